@@ -1,0 +1,417 @@
+package engine
+
+import (
+	"iter"
+	"math/bits"
+	"sync"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// Kind says what a key holds.
+type Kind uint8
+
+const (
+	// KindNone: no such key.
+	KindNone Kind = iota
+	// KindString: an opaque byte string written with SET.
+	KindString
+	// KindGCRA: a GCRA theoretical arrival time (CL.THROTTLE, GCRA).
+	KindGCRA
+)
+
+// Entry is a copy of one key's value. Bytes aliases store memory and is
+// valid only while the shard lock is held.
+type Entry struct {
+	Kind     Kind
+	Int      int64  // GCRA: TAT in ns since the epoch
+	Bytes    []byte // KindString: the value
+	ExpireMs int64  // absolute Unix ms; 0 = no expiry
+}
+
+// Store is a fixed, power-of-two array of shards, each guarded by its own
+// mutex, picked by the xxhash of the key. Its memory holds no pointers per
+// key (an open-addressing table of integers, a slab of fixed-size records
+// and a byte arena for keys), so the garbage collector never scans keys.
+//
+// The zero value is not usable; use NewStore. Safe for concurrent use: each
+// operation runs on one *Shard with its lock held by the caller.
+type Store struct {
+	shards []Shard
+	mask   uint64
+}
+
+// NewStore returns a store with n shards (rounded up to a power of two, at
+// least 1).
+func NewStore(n int) *Store {
+	if n < 1 {
+		n = 1
+	}
+	n = 1 << bits.Len(uint(n-1))
+	s := &Store{shards: make([]Shard, n), mask: uint64(n - 1)}
+	for i := range s.shards {
+		s.shards[i].init()
+	}
+	return s
+}
+
+// Hash returns the hash the store uses for key.
+func Hash(key []byte) uint64 { return xxhash.Sum64(key) }
+
+// ShardOf returns the shard that holds keys with hash h.
+func (s *Store) ShardOf(h uint64) *Shard { return &s.shards[h&s.mask] }
+
+// ShardIndex returns the index of the shard that holds keys with hash h.
+func (s *Store) ShardIndex(h uint64) int { return int(h & s.mask) }
+
+// Shard returns shard i (0 <= i < NumShards).
+func (s *Store) Shard(i int) *Shard { return &s.shards[i] }
+
+// NumShards returns the number of shards.
+func (s *Store) NumShards() int { return len(s.shards) }
+
+// Len returns the number of keys, counting expired ones not yet reclaimed.
+func (s *Store) Len() int {
+	n := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.Lock()
+		n += sh.count
+		sh.Unlock()
+	}
+	return n
+}
+
+const chunkBits = 10
+const chunkSize = 1 << chunkBits
+
+// record is one key's fixed-size slot. No pointers: the GC skips the slab.
+type record struct {
+	expireMs int64 // absolute Unix ms; 0 = none
+	val      int64 // GCRA: TAT; KindString: index into blobs
+	keyOff   uint32
+	keyLen   uint32
+	kind     Kind
+}
+
+// Shard is one lock domain of the store. Its methods require the caller to
+// hold its lock (Lock/Unlock), which lets a transaction hold several shards.
+type Shard struct {
+	sync.Mutex
+
+	table    []uint64 // tag<<32 | recordIndex+1; 0 = empty
+	count    int      // live records (including expired, not yet reclaimed)
+	chunks   [][chunkSize]record
+	nrec     uint32   // high-water mark of record indexes
+	freeRecs []uint32 // record indexes to reuse
+	keys     []byte   // key arena
+	keyWaste int      // bytes of keys freed but still in the arena
+	blobs    [][]byte // string values
+	freeBlob []uint32
+	sweepAt  uint32 // sweeper cursor over record indexes
+}
+
+func (sh *Shard) init() { sh.table = make([]uint64, 8) }
+
+func tagOf(h uint64) uint32 { return uint32(h >> 32) }
+
+func (sh *Shard) rec(i uint32) *record { return &sh.chunks[i>>chunkBits][i&(chunkSize-1)] }
+
+func (sh *Shard) keyOf(r *record) []byte { return sh.keys[r.keyOff : r.keyOff+r.keyLen] }
+
+// lookup finds key's table slot. It does not check expiry.
+func (sh *Shard) lookup(h uint64, key []byte) (pos int, idx uint32, ok bool) {
+	mask := len(sh.table) - 1
+	tag := tagOf(h)
+	pos = int(tag) & mask
+	for {
+		e := sh.table[pos]
+		if e == 0 {
+			return pos, 0, false
+		}
+		if uint32(e>>32) == tag {
+			i := uint32(e) - 1
+			if string(sh.keyOf(sh.rec(i))) == string(key) {
+				return pos, i, true
+			}
+		}
+		pos = (pos + 1) & mask
+	}
+}
+
+// find returns the live record for key, reclaiming it first if it has
+// expired at nowMs.
+func (sh *Shard) find(h uint64, key []byte, nowMs int64) (*record, bool) {
+	pos, idx, ok := sh.lookup(h, key)
+	if !ok {
+		return nil, false
+	}
+	r := sh.rec(idx)
+	if r.expireMs != 0 && r.expireMs <= nowMs {
+		sh.removeAt(pos, idx)
+		return nil, false
+	}
+	return r, true
+}
+
+// removeAt deletes the record idx stored in table slot pos, shifting later
+// entries of its probe run back so lookups need no tombstones.
+func (sh *Shard) removeAt(pos int, idx uint32) {
+	r := sh.rec(idx)
+	sh.keyWaste += int(r.keyLen)
+	if r.kind == KindString {
+		sh.freeBlobAt(uint32(r.val))
+	}
+	*r = record{}
+	sh.freeRecs = append(sh.freeRecs, idx)
+	sh.count--
+
+	mask := len(sh.table) - 1
+	i := pos
+	j := pos
+	for {
+		sh.table[i] = 0
+		for {
+			j = (j + 1) & mask
+			e := sh.table[j]
+			if e == 0 {
+				sh.maybeCompactKeys()
+				return
+			}
+			home := int(uint32(e>>32)) & mask
+			// Move e into the hole at i unless its home lies cyclically in (i, j].
+			if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+				sh.table[i] = e
+				i = j
+				break
+			}
+		}
+	}
+}
+
+func (sh *Shard) insert(h uint64, key []byte, pos int) *record {
+	if (sh.count+1)*4 > len(sh.table)*3 {
+		sh.grow()
+		pos, _, _ = sh.lookup(h, key)
+	}
+	var idx uint32
+	if n := len(sh.freeRecs); n > 0 {
+		idx = sh.freeRecs[n-1]
+		sh.freeRecs = sh.freeRecs[:n-1]
+	} else {
+		idx = sh.nrec
+		if int(idx>>chunkBits) == len(sh.chunks) {
+			sh.chunks = append(sh.chunks, [chunkSize]record{})
+		}
+		sh.nrec++
+	}
+	r := sh.rec(idx)
+	r.keyOff = uint32(len(sh.keys))
+	r.keyLen = uint32(len(key))
+	sh.keys = append(sh.keys, key...)
+	sh.table[pos] = uint64(tagOf(h))<<32 | uint64(idx+1)
+	sh.count++
+	return r
+}
+
+func (sh *Shard) grow() {
+	old := sh.table
+	sh.table = make([]uint64, len(old)*2)
+	mask := len(sh.table) - 1
+	for _, e := range old {
+		if e == 0 {
+			continue
+		}
+		p := int(uint32(e>>32)) & mask
+		for sh.table[p] != 0 {
+			p = (p + 1) & mask
+		}
+		sh.table[p] = e
+	}
+}
+
+// maybeCompactKeys rewrites the key arena once most of it is garbage.
+func (sh *Shard) maybeCompactKeys() {
+	if sh.keyWaste < 4096 || sh.keyWaste*2 < len(sh.keys) {
+		return
+	}
+	live := len(sh.keys) - sh.keyWaste
+	fresh := make([]byte, 0, live+live/4)
+	for i := uint32(0); i < sh.nrec; i++ {
+		r := sh.rec(i)
+		if r.kind == KindNone {
+			continue
+		}
+		off := uint32(len(fresh))
+		fresh = append(fresh, sh.keyOf(r)...)
+		r.keyOff = off
+	}
+	sh.keys = fresh
+	sh.keyWaste = 0
+}
+
+func (sh *Shard) storeBlob(v []byte) uint32 {
+	c := append([]byte(nil), v...)
+	if n := len(sh.freeBlob); n > 0 {
+		i := sh.freeBlob[n-1]
+		sh.freeBlob = sh.freeBlob[:n-1]
+		sh.blobs[i] = c
+		return i
+	}
+	sh.blobs = append(sh.blobs, c)
+	return uint32(len(sh.blobs) - 1)
+}
+
+func (sh *Shard) freeBlobAt(i uint32) {
+	sh.blobs[i] = nil
+	sh.freeBlob = append(sh.freeBlob, i)
+}
+
+func (sh *Shard) entryOf(r *record) Entry {
+	e := Entry{Kind: r.kind, Int: r.val, ExpireMs: r.expireMs}
+	if r.kind == KindString {
+		e.Bytes = sh.blobs[r.val]
+		e.Int = 0
+	}
+	return e
+}
+
+// Get returns key's entry at nowMs.
+func (sh *Shard) Get(h uint64, key []byte, nowMs int64) (Entry, bool) {
+	r, ok := sh.find(h, key, nowMs)
+	if !ok {
+		return Entry{}, false
+	}
+	return sh.entryOf(r), true
+}
+
+// upsert returns key's live record, creating an empty one if needed. A
+// string value being replaced is released.
+func (sh *Shard) upsert(h uint64, key []byte, nowMs int64) *record {
+	pos, idx, ok := sh.lookup(h, key)
+	if ok {
+		r := sh.rec(idx)
+		if r.kind == KindString {
+			sh.freeBlobAt(uint32(r.val))
+			r.kind, r.val = KindNone, 0
+		}
+		return r
+	}
+	return sh.insert(h, key, pos)
+}
+
+// SetString stores a string value with an absolute expiry (0 = none).
+func (sh *Shard) SetString(h uint64, key, val []byte, expireMs, nowMs int64) {
+	r := sh.upsert(h, key, nowMs)
+	r.kind = KindString
+	r.val = int64(sh.storeBlob(val))
+	r.expireMs = expireMs
+}
+
+// SetInt stores an integer state of the given kind with an absolute expiry.
+func (sh *Shard) SetInt(h uint64, key []byte, kind Kind, val, expireMs, nowMs int64) {
+	r := sh.upsert(h, key, nowMs)
+	r.kind = kind
+	r.val = val
+	r.expireMs = expireMs
+}
+
+// Delete removes key; it reports whether a live key was removed.
+func (sh *Shard) Delete(h uint64, key []byte, nowMs int64) bool {
+	pos, idx, ok := sh.lookup(h, key)
+	if !ok {
+		return false
+	}
+	r := sh.rec(idx)
+	live := r.expireMs == 0 || r.expireMs > nowMs
+	sh.removeAt(pos, idx)
+	return live
+}
+
+// SetExpire sets key's absolute expiry (0 = persist); an expiry at or
+// before nowMs deletes the key. It reports whether the key existed.
+func (sh *Shard) SetExpire(h uint64, key []byte, expireMs, nowMs int64) bool {
+	r, ok := sh.find(h, key, nowMs)
+	if !ok {
+		return false
+	}
+	if expireMs != 0 && expireMs <= nowMs {
+		sh.Delete(h, key, nowMs)
+		return true
+	}
+	r.expireMs = expireMs
+	return true
+}
+
+// Clear removes every key of the shard.
+func (sh *Shard) Clear() {
+	*sh = Shard{}
+	sh.init()
+}
+
+// Len returns the number of records in the shard, expired or not.
+func (sh *Shard) Len() int { return sh.count }
+
+// Keys yields the shard's live keys and entries at nowMs, in record order.
+// The yielded slices alias store memory: copy them before unlocking, and do
+// not modify the shard during the iteration.
+func (sh *Shard) Keys(nowMs int64) iter.Seq2[[]byte, Entry] {
+	return func(yield func([]byte, Entry) bool) {
+		for i := uint32(0); i < sh.nrec; i++ {
+			r := sh.rec(i)
+			if r.kind == KindNone || (r.expireMs != 0 && r.expireMs <= nowMs) {
+				continue
+			}
+			if !yield(sh.keyOf(r), sh.entryOf(r)) {
+				return
+			}
+		}
+	}
+}
+
+// ScanFrom calls fn for live keys with record index >= from, stopping after
+// examining limit records; it returns the next index (0 when the shard is
+// done) and how many records it examined.
+func (sh *Shard) ScanFrom(from uint32, limit int, nowMs int64, fn func(key []byte, e Entry)) (next uint32, examined int) {
+	i := from
+	for ; i < sh.nrec && examined < limit; i++ {
+		examined++
+		r := sh.rec(i)
+		if r.kind == KindNone || (r.expireMs != 0 && r.expireMs <= nowMs) {
+			continue
+		}
+		fn(sh.keyOf(r), sh.entryOf(r))
+	}
+	if i >= sh.nrec {
+		return 0, examined
+	}
+	return i, examined
+}
+
+// Sweep examines up to budget records from the shard's cursor and reclaims
+// those expired at nowMs, calling onExpire (if not nil) with each key
+// before it is removed. It returns how many it removed.
+func (sh *Shard) Sweep(nowMs int64, budget int, onExpire func(key []byte)) int {
+	removed := 0
+	for ; budget > 0 && sh.nrec > 0; budget-- {
+		if sh.sweepAt >= sh.nrec {
+			sh.sweepAt = 0
+		}
+		i := sh.sweepAt
+		sh.sweepAt++
+		r := sh.rec(i)
+		if r.kind == KindNone || r.expireMs == 0 || r.expireMs > nowMs {
+			continue
+		}
+		key := sh.keyOf(r)
+		if onExpire != nil {
+			onExpire(key)
+		}
+		h := Hash(key)
+		if pos, idx, ok := sh.lookup(h, key); ok && idx == i {
+			sh.removeAt(pos, idx)
+			removed++
+		}
+	}
+	return removed
+}
