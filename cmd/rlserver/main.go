@@ -1,0 +1,148 @@
+// Command rlserver runs the rate-limiter server: a RESP listener that any
+// Redis client can use, CL.THROTTLE-compatible with redis-cell.
+//
+// Flags have RLSERVER_* environment equivalents (--max-key-bytes is
+// RLSERVER_MAX_KEY_BYTES); a flag given on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rlserver/rlserver/server"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "rlserver:", err)
+		os.Exit(1)
+	}
+}
+
+func run(argv []string, stderr io.Writer) error {
+	cfg := server.DefaultConfig()
+	fs := flag.NewFlagSet("rlserver", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Bind, "bind", cfg.Bind, "address to listen on")
+	fs.IntVar(&cfg.Port, "port", cfg.Port, "RESP port (0 picks a free one)")
+	fs.StringVar(&cfg.RequirePass, "requirepass", "", "password clients must AUTH with (empty: none)")
+	fs.IntVar(&cfg.MaxClients, "maxclients", cfg.MaxClients, "maximum concurrent connections")
+	fs.IntVar(&cfg.Shards, "shards", cfg.Shards, "store shards (rounded up to a power of two)")
+	maxKey := fs.String("max-key-bytes", strconv.Itoa(cfg.MaxKeyBytes), "longest key accepted (bytes, or kb/mb/gb)")
+	maxBulk := fs.String("proto-max-bulk-len", strconv.Itoa(cfg.MaxBulkBytes), "longest argument accepted (bytes, or kb/mb/gb)")
+	maxQuery := fs.String("client-query-buffer-limit", strconv.Itoa(cfg.MaxQueryBytes), "bytes buffered per connection for an incomplete command")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "text or json")
+	if err := applyEnv(fs); err != nil {
+		return err
+	}
+	if err := fs.Parse(argv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	var err error
+	if cfg.MaxKeyBytes, err = parseSize(*maxKey); err != nil {
+		return fmt.Errorf("--max-key-bytes: %w", err)
+	}
+	if cfg.MaxBulkBytes, err = parseSize(*maxBulk); err != nil {
+		return fmt.Errorf("--proto-max-bulk-len: %w", err)
+	}
+	if cfg.MaxQueryBytes, err = parseSize(*maxQuery); err != nil {
+		return fmt.Errorf("--client-query-buffer-limit: %w", err)
+	}
+	log, err := newLogger(stderr, *logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	log.Info("rlserver ready", "addr", srv.Addr().String(), "shards", cfg.Shards)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	select {
+	case sig := <-sigs:
+		log.Info("signal received, shutting down", "signal", sig.String())
+	case <-srv.ShutdownRequested():
+	case err := <-served:
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Close(ctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("rlserver stopped")
+	return nil
+}
+
+// applyEnv sets each flag from RLSERVER_<NAME> when that variable is set;
+// command-line flags parsed afterwards override it.
+func applyEnv(fs *flag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "RLSERVER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok && err == nil {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s: %w", name, e)
+			}
+		}
+	})
+	return err
+}
+
+// parseSize reads a byte size as Redis does: plain bytes or a k/kb/m/mb/g/gb
+// suffix (k = 1000, kb = 1024).
+func parseSize(s string) (int, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	mult := 1
+	for _, u := range []struct {
+		suffix string
+		mult   int
+	}{{"gb", 1 << 30}, {"mb", 1 << 20}, {"kb", 1 << 10}, {"g", 1e9}, {"m", 1e6}, {"k", 1e3}, {"b", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("invalid size %q", s)
+	}
+	return n * mult, nil
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: want text or json, got %q", format)
+}

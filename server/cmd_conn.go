@@ -1,0 +1,260 @@
+package server
+
+import (
+	"crypto/subtle"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidwall/redcon"
+)
+
+func cmdPing(s *Server, c *Client, args [][]byte, now int64) {
+	switch len(args) {
+	case 1:
+		c.out = append(c.out, "+PONG\r\n"...)
+	case 2:
+		c.out = redcon.AppendBulk(c.out, args[1])
+	default:
+		c.out = appendError(c.out, "ERR wrong number of arguments for 'ping' command")
+	}
+}
+
+func cmdEcho(s *Server, c *Client, args [][]byte, now int64) {
+	c.out = redcon.AppendBulk(c.out, args[1])
+}
+
+func cmdQuit(s *Server, c *Client, args [][]byte, now int64) {
+	c.out = redcon.AppendOK(c.out)
+	c.quit = true
+}
+
+func cmdSelect(s *Server, c *Client, args [][]byte, now int64) {
+	n, ok := parseRedisInt(args[1])
+	switch {
+	case !ok:
+		c.out = appendError(c.out, errNotInteger)
+	case n != 0:
+		c.out = appendError(c.out, "ERR DB index is out of range")
+	default:
+		c.out = redcon.AppendOK(c.out)
+	}
+}
+
+// checkPassword compares in constant time. Only the "default" user exists.
+func (s *Server) checkPassword(user, pass []byte) bool {
+	if s.cfg.RequirePass == "" {
+		return user == nil || string(user) == "default"
+	}
+	okUser := user == nil || string(user) == "default"
+	okPass := subtle.ConstantTimeCompare(pass, []byte(s.cfg.RequirePass)) == 1
+	return okUser && okPass
+}
+
+func cmdAuth(s *Server, c *Client, args [][]byte, now int64) {
+	if len(args) > 3 {
+		c.out = appendError(c.out, errSyntax)
+		return
+	}
+	var user, pass []byte
+	if len(args) == 3 {
+		user, pass = args[1], args[2]
+	} else {
+		pass = args[1]
+		if s.cfg.RequirePass == "" {
+			c.out = appendError(c.out, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+			return
+		}
+	}
+	if !s.checkPassword(user, pass) {
+		c.out = appendError(c.out, errWrongPass)
+		return
+	}
+	c.authed = true
+	c.out = redcon.AppendOK(c.out)
+}
+
+// cmdHello is HELLO [protover [AUTH user pass] [SETNAME name]].
+func cmdHello(s *Server, c *Client, args [][]byte, now int64) {
+	proto := c.resp
+	if len(args) >= 2 {
+		n, ok := parseRedisInt(args[1])
+		if !ok {
+			c.out = appendError(c.out, "ERR Protocol version is not an integer or out of range")
+			return
+		}
+		if n != 2 && n != 3 {
+			c.out = appendError(c.out, "NOPROTO unsupported protocol version")
+			return
+		}
+		proto = int(n)
+	}
+	var name []byte
+	authed := c.authed
+	for i := 2; i < len(args); i++ {
+		switch {
+		case eqFold(args[i], "auth") && i+2 < len(args):
+			if !s.checkPassword(args[i+1], args[i+2]) {
+				c.out = appendError(c.out, errWrongPass)
+				return
+			}
+			authed = true
+			i += 2
+		case eqFold(args[i], "setname") && i+1 < len(args):
+			if !validClientName(args[i+1]) {
+				c.out = appendError(c.out, "ERR Client names cannot contain spaces, newlines or special characters.")
+				return
+			}
+			name = args[i+1]
+			i++
+		default:
+			c.out = appendError(c.out, "ERR Syntax error in HELLO option '"+truncate(args[i], 128)+"'")
+			return
+		}
+	}
+	if !authed {
+		c.out = appendError(c.out, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+		return
+	}
+	c.authed = true
+	c.resp = proto
+	if name != nil {
+		c.name = string(name)
+	}
+	c.out = appendMap(c.out, c.resp, 7)
+	c.out = redcon.AppendBulkString(c.out, "server")
+	c.out = redcon.AppendBulkString(c.out, "redis")
+	c.out = redcon.AppendBulkString(c.out, "version")
+	c.out = redcon.AppendBulkString(c.out, Version)
+	c.out = redcon.AppendBulkString(c.out, "proto")
+	c.out = redcon.AppendInt(c.out, int64(c.resp))
+	c.out = redcon.AppendBulkString(c.out, "id")
+	c.out = redcon.AppendInt(c.out, c.id)
+	c.out = redcon.AppendBulkString(c.out, "mode")
+	c.out = redcon.AppendBulkString(c.out, "standalone")
+	c.out = redcon.AppendBulkString(c.out, "role")
+	c.out = redcon.AppendBulkString(c.out, "master")
+	c.out = redcon.AppendBulkString(c.out, "modules")
+	c.out = redcon.AppendArray(c.out, 0)
+}
+
+func validClientName(b []byte) bool {
+	for _, ch := range b {
+		if ch < '!' || ch > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+func cmdClient(s *Server, c *Client, args [][]byte, now int64) {
+	sub := args[1]
+	switch {
+	case eqFold(sub, "id") && len(args) == 2:
+		c.out = redcon.AppendInt(c.out, c.id)
+	case eqFold(sub, "setname") && len(args) == 3:
+		if !validClientName(args[2]) {
+			c.out = appendError(c.out, "ERR Client names cannot contain spaces, newlines or special characters.")
+			return
+		}
+		c.name = string(args[2])
+		c.out = redcon.AppendOK(c.out)
+	case eqFold(sub, "getname") && len(args) == 2:
+		if c.name == "" {
+			c.out = appendNull(c.out, c.resp)
+		} else {
+			c.out = redcon.AppendBulkString(c.out, c.name)
+		}
+	case eqFold(sub, "setinfo") && len(args) == 4:
+		switch {
+		case eqFold(args[2], "lib-name"):
+			if !validClientName(args[3]) {
+				c.out = appendError(c.out, "ERR lib-name cannot contain spaces, newlines or special characters.")
+				return
+			}
+			c.libName = string(args[3])
+		case eqFold(args[2], "lib-ver"):
+			if !validClientName(args[3]) {
+				c.out = appendError(c.out, "ERR lib-ver cannot contain spaces, newlines or special characters.")
+				return
+			}
+			c.libVer = string(args[3])
+		default:
+			c.out = appendError(c.out, "ERR Unrecognized option '"+truncate(args[2], 128)+"'")
+			return
+		}
+		c.out = redcon.AppendOK(c.out)
+	case eqFold(sub, "list"):
+		var b strings.Builder
+		s.mu.Lock()
+		for _, cl := range s.clients {
+			cl.describe(&b, now)
+		}
+		s.mu.Unlock()
+		c.out = appendVerbatim(c.out, c.resp, []byte(b.String()))
+	case eqFold(sub, "info") && len(args) == 2:
+		var b strings.Builder
+		c.describe(&b, now)
+		c.out = appendVerbatim(c.out, c.resp, []byte(b.String()))
+	case eqFold(sub, "tracking"):
+		s.clientTracking(c, args)
+	case eqFold(sub, "caching") && len(args) == 3:
+		s.clientCaching(c, args[2])
+	case eqFold(sub, "getredir") && len(args) == 2:
+		if c.track.on {
+			c.out = redcon.AppendInt(c.out, 0)
+		} else {
+			c.out = redcon.AppendInt(c.out, -1)
+		}
+	case (eqFold(sub, "no-evict") || eqFold(sub, "no-touch")) && len(args) == 3:
+		c.out = redcon.AppendOK(c.out)
+	case eqFold(sub, "help"):
+		lines := []string{
+			"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+			"ID", "SETNAME <name>", "GETNAME", "SETINFO <LIB-NAME|LIB-VER> <value>",
+			"LIST", "INFO", "TRACKING (ON|OFF) [OPTIN] [OPTOUT] [NOLOOP]", "CACHING (YES|NO)", "GETREDIR",
+		}
+		c.out = redcon.AppendArray(c.out, len(lines))
+		for _, l := range lines {
+			c.out = redcon.AppendString(c.out, l)
+		}
+	default:
+		if isClientSub(sub) {
+			c.out = appendError(c.out, "ERR wrong number of arguments for 'client|"+strings.ToLower(string(sub))+"' command")
+			return
+		}
+		c.out = appendError(c.out, unknownSubcommand(sub, "CLIENT"))
+	}
+}
+
+func isClientSub(sub []byte) bool {
+	for _, n := range []string{"id", "setname", "getname", "setinfo", "info", "caching", "getredir", "no-evict", "no-touch"} {
+		if eqFold(sub, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// describe writes the client's CLIENT LIST line.
+func (c *Client) describe(b *strings.Builder, now int64) {
+	age := time.Duration(now-c.created) / time.Second
+	idle := time.Duration(now-c.lastCmd) / time.Second
+	flags := "N"
+	if c.multi {
+		flags = "x"
+	}
+	if c.track.on {
+		flags += "t"
+	}
+	multi := -1
+	if c.multi {
+		multi = len(c.queued)
+	}
+	b.WriteString("id=" + strconv.FormatInt(c.id, 10) + " addr=" + c.addr + " laddr=" + c.laddr +
+		" fd=0 name=" + c.name + " age=" + strconv.FormatInt(int64(age), 10) +
+		" idle=" + strconv.FormatInt(int64(idle), 10) + " flags=" + flags +
+		" db=0 sub=0 psub=0 ssub=0 multi=" + strconv.Itoa(multi) +
+		" qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=" + c.lastArg +
+		" user=default redir=-1 resp=" + strconv.Itoa(c.resp) + " lib-name=" + c.libName + " lib-ver=" + c.libVer + "\n")
+}

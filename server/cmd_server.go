@@ -1,0 +1,292 @@
+package server
+
+import (
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/tidwall/redcon"
+)
+
+func cmdTime(s *Server, c *Client, args [][]byte, now int64) {
+	c.out = redcon.AppendArray(c.out, 2)
+	c.out = redcon.AppendBulkString(c.out, strconv.FormatInt(now/1e9, 10))
+	c.out = redcon.AppendBulkString(c.out, strconv.FormatInt(now%1e9/1e3, 10))
+}
+
+func cmdNoCluster(s *Server, c *Client, args [][]byte, now int64) {
+	c.out = appendError(c.out, errNoCluster)
+}
+
+// cmdShutdown is SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]. Without persistence
+// there is nothing to save: SAVE is refused rather than pretended.
+func cmdShutdown(s *Server, c *Client, args [][]byte, now int64) {
+	for _, a := range args[1:] {
+		switch {
+		case eqFold(a, "nosave"), eqFold(a, "now"), eqFold(a, "force"):
+		case eqFold(a, "save"):
+			c.out = appendError(c.out, "ERR Errors trying to SHUTDOWN. Check logs.")
+			s.log.Warn("SHUTDOWN SAVE refused: this build has no persistence")
+			return
+		default:
+			c.out = appendError(c.out, errSyntax)
+			return
+		}
+	}
+	s.log.Info("shutdown requested by client", "client", c.addr)
+	s.requestShutdown()
+	c.quit = true
+}
+
+func (s *Server) requestShutdown() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.shutdown:
+	default:
+		close(s.shutdown)
+	}
+}
+
+// configValues are the settings CONFIG GET answers, as clients probe them.
+func (s *Server) configValues() [][2]string {
+	return [][2]string{
+		{"bind", s.cfg.Bind},
+		{"port", strconv.Itoa(s.cfg.Port)},
+		{"maxclients", strconv.Itoa(s.cfg.MaxClients)},
+		{"maxmemory", "0"},
+		{"maxmemory-policy", "noeviction"},
+		{"databases", "1"},
+		{"save", ""},
+		{"appendonly", "no"},
+		{"timeout", "0"},
+		{"proto-max-bulk-len", strconv.Itoa(s.cfg.MaxBulkBytes)},
+		{"client-query-buffer-limit", strconv.Itoa(s.cfg.MaxQueryBytes)},
+		{"tracking-table-max-keys", strconv.Itoa(s.cfg.MaxTrackedKeys)},
+		{"cluster-enabled", "no"},
+	}
+}
+
+func cmdConfig(s *Server, c *Client, args [][]byte, now int64) {
+	sub := args[1]
+	switch {
+	case eqFold(sub, "get"):
+		if len(args) < 3 {
+			c.out = appendError(c.out, "ERR wrong number of arguments for 'config|get' command")
+			return
+		}
+		var found [][2]string
+		for _, kv := range s.configValues() {
+			for _, p := range args[2:] {
+				if globMatch([]byte(strings.ToLower(string(p))), []byte(kv[0])) {
+					found = append(found, kv)
+					break
+				}
+			}
+		}
+		c.out = appendMap(c.out, c.resp, len(found))
+		for _, kv := range found {
+			c.out = redcon.AppendBulkString(c.out, kv[0])
+			c.out = redcon.AppendBulkString(c.out, kv[1])
+		}
+	case eqFold(sub, "resetstat"):
+		c.out = redcon.AppendOK(c.out)
+	case eqFold(sub, "set"):
+		c.out = appendError(c.out, "ERR CONFIG SET is not supported: restart rlserver with the new flags")
+	default:
+		c.out = appendError(c.out, unknownSubcommand(sub, "CONFIG"))
+	}
+}
+
+// cmdInfo writes INFO [section ...] in Redis's "# Section" / key:value form.
+func cmdInfo(s *Server, c *Client, args [][]byte, now int64) {
+	want := func(name string) bool {
+		if len(args) == 1 {
+			return true
+		}
+		for _, a := range args[1:] {
+			if eqFold(a, name) || eqFold(a, "all") || eqFold(a, "everything") || eqFold(a, "default") {
+				return true
+			}
+		}
+		return false
+	}
+	var b strings.Builder
+	section := func(name string, kv ...string) {
+		if !want(strings.ToLower(name)) {
+			return
+		}
+		if b.Len() > 0 {
+			b.WriteString("\r\n")
+		}
+		b.WriteString("# " + name + "\r\n")
+		for i := 0; i+1 < len(kv); i += 2 {
+			b.WriteString(kv[i] + ":" + kv[i+1] + "\r\n")
+		}
+	}
+	var ms runtime.MemStats
+	if want("memory") {
+		runtime.ReadMemStats(&ms)
+	}
+	s.mu.Lock()
+	nclients := len(s.clients)
+	s.mu.Unlock()
+	port := strconv.Itoa(s.cfg.Port)
+	if s.ln != nil {
+		if _, p, err := splitHostPort(s.ln.Addr().String()); err == nil {
+			port = p
+		}
+	}
+	uptime := (now - s.started.UnixNano()) / 1e9
+	section("Server",
+		"redis_version", Version,
+		"rlserver_version", "0.1.0",
+		"redis_mode", "standalone",
+		"os", runtime.GOOS+" "+runtime.GOARCH,
+		"arch_bits", "64",
+		"go_version", runtime.Version(),
+		"process_id", strconv.Itoa(os.Getpid()),
+		"tcp_port", port,
+		"uptime_in_seconds", strconv.FormatInt(uptime, 10),
+		"uptime_in_days", strconv.FormatInt(uptime/86400, 10),
+	)
+	section("Clients",
+		"connected_clients", strconv.Itoa(nclients),
+		"maxclients", strconv.Itoa(s.cfg.MaxClients),
+		"tracking_clients", strconv.FormatInt(s.tracking.clients.Load(), 10),
+	)
+	section("Memory",
+		"used_memory", strconv.FormatUint(ms.HeapAlloc, 10),
+		"used_memory_rss", strconv.FormatUint(ms.Sys, 10),
+		"maxmemory", "0",
+		"maxmemory_policy", "noeviction",
+	)
+	section("Persistence",
+		"loading", "0",
+		"rdb_changes_since_last_save", "0",
+		"rdb_bgsave_in_progress", "0",
+		"aof_enabled", "0",
+	)
+	section("Stats",
+		"total_connections_received", strconv.FormatInt(s.stats.connections.Load(), 10),
+		"total_commands_processed", strconv.FormatInt(s.stats.commands.Load(), 10),
+		"rejected_connections", strconv.FormatInt(s.stats.rejectedConns.Load(), 10),
+		"expired_keys", strconv.FormatInt(s.stats.expiredKeys.Load(), 10),
+		"total_error_replies", "0",
+		"protocol_errors", strconv.FormatInt(s.stats.protocolErrors.Load(), 10),
+		"recovered_panics", strconv.FormatInt(s.stats.recoveredPanics.Load(), 10),
+	)
+	if want("keyspace") {
+		n := s.store.Len()
+		if n > 0 {
+			section("Keyspace", "db0", "keys="+strconv.Itoa(n)+",expires=0,avg_ttl=0")
+		} else {
+			section("Keyspace")
+		}
+	}
+	section("Cluster", "cluster_enabled", "0")
+	c.out = appendVerbatim(c.out, c.resp, []byte(b.String()))
+}
+
+func splitHostPort(addr string) (string, string, error) {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return addr, "", nil
+	}
+	return addr[:i], addr[i+1:], nil
+}
+
+// cmdCommand is COMMAND [COUNT|INFO|DOCS|LIST], answered from the table.
+func cmdCommand(s *Server, c *Client, args [][]byte, now int64) {
+	names := make([]string, 0, len(s.cmds))
+	for n := range s.cmds {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	pick := func(from [][]byte) []string {
+		if len(from) == 0 {
+			return names
+		}
+		var out []string
+		for _, a := range from {
+			out = append(out, strings.ToLower(string(a)))
+		}
+		return out
+	}
+	if len(args) == 1 {
+		s.appendCommandInfo(c, names)
+		return
+	}
+	sub := args[1]
+	switch {
+	case eqFold(sub, "count") && len(args) == 2:
+		c.out = redcon.AppendInt(c.out, int64(len(names)))
+	case eqFold(sub, "list"):
+		c.out = redcon.AppendArray(c.out, len(names))
+		for _, n := range names {
+			c.out = redcon.AppendBulkString(c.out, n)
+		}
+	case eqFold(sub, "info"):
+		s.appendCommandInfo(c, pick(args[2:]))
+	case eqFold(sub, "docs"):
+		var found []*command
+		for _, n := range pick(args[2:]) {
+			if cmd := s.cmds[n]; cmd != nil {
+				found = append(found, cmd)
+			}
+		}
+		c.out = appendMap(c.out, c.resp, len(found))
+		for _, cmd := range found {
+			c.out = redcon.AppendBulkString(c.out, cmd.name)
+			c.out = appendMap(c.out, c.resp, 3)
+			c.out = redcon.AppendBulkString(c.out, "summary")
+			c.out = redcon.AppendBulkString(c.out, cmd.summary)
+			c.out = redcon.AppendBulkString(c.out, "since")
+			c.out = redcon.AppendBulkString(c.out, "1.0.0")
+			c.out = redcon.AppendBulkString(c.out, "group")
+			c.out = redcon.AppendBulkString(c.out, cmd.group)
+		}
+	default:
+		c.out = appendError(c.out, unknownSubcommand(sub, "COMMAND"))
+	}
+}
+
+func (s *Server) appendCommandInfo(c *Client, names []string) {
+	c.out = redcon.AppendArray(c.out, len(names))
+	for _, n := range names {
+		cmd := s.cmds[n]
+		if cmd == nil {
+			c.out = appendNullArray(c.out, c.resp)
+			continue
+		}
+		var flags []string
+		if cmd.flags&flagWrite != 0 {
+			flags = append(flags, "write")
+		}
+		if cmd.flags&flagReadOnly != 0 {
+			flags = append(flags, "readonly")
+		}
+		if cmd.flags&flagNoAuth != 0 {
+			flags = append(flags, "no_auth")
+		}
+		if cmd.flags&flagAdmin != 0 {
+			flags = append(flags, "admin")
+		}
+		c.out = redcon.AppendArray(c.out, 10)
+		c.out = redcon.AppendBulkString(c.out, cmd.name)
+		c.out = redcon.AppendInt(c.out, int64(cmd.arity))
+		c.out = appendSet(c.out, c.resp, len(flags))
+		for _, f := range flags {
+			c.out = redcon.AppendString(c.out, f)
+		}
+		c.out = redcon.AppendInt(c.out, int64(cmd.firstKey))
+		c.out = redcon.AppendInt(c.out, int64(cmd.lastKey))
+		c.out = redcon.AppendInt(c.out, int64(cmd.step))
+		c.out = appendSet(c.out, c.resp, 0)
+		c.out = redcon.AppendArray(c.out, 0)
+		c.out = redcon.AppendArray(c.out, 0)
+		c.out = redcon.AppendArray(c.out, 0)
+	}
+}

@@ -1,0 +1,84 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Config is everything the server needs to run. The zero value is not
+// valid; start from DefaultConfig.
+type Config struct {
+	// Bind is the address to listen on. Default 127.0.0.1: safe by default.
+	Bind string
+	// Port is the RESP port; 0 picks a free port (tests).
+	Port int
+	// RequirePass, when not empty, makes clients AUTH first.
+	RequirePass string
+	// MaxClients caps concurrent connections (Redis's default, 10000).
+	MaxClients int
+	// Shards is the number of store shards (rounded to a power of two).
+	// Default 256: enough to keep two cores from contending, few enough
+	// that per-shard tables stay dense.
+	Shards int
+	// MaxKeyBytes caps a key's length. Default 64 KiB.
+	MaxKeyBytes int
+	// MaxBulkBytes caps one argument's length (Redis: proto-max-bulk-len).
+	// Default 1 MiB: a limiter stores no large values.
+	MaxBulkBytes int
+	// MaxArgs caps the number of arguments of one command. Default 1 Mi
+	// as Redis.
+	MaxArgs int
+	// MaxQueryBytes caps bytes buffered for one incomplete command per
+	// connection. Default 8 MiB.
+	MaxQueryBytes int
+	// SweepEvery is how often the active expiry sweeper runs. Default
+	// 100ms, Redis's hz 10.
+	SweepEvery int64 // nanoseconds
+	// SweepBudget is how many records each sweep examines per shard.
+	SweepBudget int
+	// MaxTrackedKeys caps the client-tracking table (Redis's
+	// tracking-table-max-keys, 1M).
+	MaxTrackedKeys int
+}
+
+// DefaultConfig returns the defaults documented on each field.
+func DefaultConfig() Config {
+	return Config{
+		Bind:           "127.0.0.1",
+		Port:           6379,
+		MaxClients:     10000,
+		Shards:         256,
+		MaxKeyBytes:    64 << 10,
+		MaxBulkBytes:   1 << 20,
+		MaxArgs:        1 << 20,
+		MaxQueryBytes:  8 << 20,
+		SweepEvery:     100e6,
+		SweepBudget:    64,
+		MaxTrackedKeys: 1 << 20,
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.Port < 0 || c.Port > 65535:
+		return fmt.Errorf("port %d out of range 0-65535", c.Port)
+	case c.MaxClients < 1:
+		return errors.New("maxclients must be at least 1")
+	case c.Shards < 1 || c.Shards > 1<<16:
+		return errors.New("shards must be between 1 and 65536")
+	case c.MaxKeyBytes < 1:
+		return errors.New("max-key-bytes must be at least 1")
+	case c.MaxBulkBytes < c.MaxKeyBytes:
+		return errors.New("proto-max-bulk-len must be at least max-key-bytes")
+	case c.MaxArgs < 8:
+		return errors.New("max-args must be at least 8")
+	case c.MaxQueryBytes < c.MaxBulkBytes+64:
+		return errors.New("client-query-buffer-limit must exceed proto-max-bulk-len")
+	case c.SweepEvery <= 0 || c.SweepBudget < 1:
+		return errors.New("sweeper interval and budget must be positive")
+	case c.MaxTrackedKeys < 1:
+		return errors.New("tracking-table-max-keys must be at least 1")
+	}
+	return nil
+}

@@ -1,0 +1,178 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rlserver/rlserver/engine"
+)
+
+// Version is the Redis version rlserver reports, so clients pick the
+// command dialect they use with Redis 7.
+const Version = "7.0.15"
+
+// Server serves the RESP protocol over one listener. Create it with New,
+// run it with Serve, stop it with Close. Safe for concurrent use.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	store *engine.Store
+	clock *Clock
+	cmds  map[string]*command
+
+	ln        net.Listener
+	mu        sync.Mutex
+	clients   map[int64]*Client
+	nextID    atomic.Int64
+	closing   atomic.Bool
+	done      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+	shutdown  chan struct{} // closed when a client asks for SHUTDOWN
+
+	tracking *tracker
+	stats    stats
+	started  time.Time
+}
+
+type stats struct {
+	connections     atomic.Int64
+	commands        atomic.Int64
+	rejectedConns   atomic.Int64
+	expiredKeys     atomic.Int64
+	protocolErrors  atomic.Int64
+	recoveredPanics atomic.Int64
+}
+
+// New returns a server for cfg. It does not listen yet.
+func New(cfg Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      log,
+		store:    engine.NewStore(cfg.Shards),
+		clock:    &Clock{},
+		clients:  make(map[int64]*Client),
+		done:     make(chan struct{}),
+		shutdown: make(chan struct{}),
+		started:  time.Now(),
+	}
+	s.tracking = newTracker(cfg.MaxTrackedKeys)
+	s.cmds = commandTable()
+	return s, nil
+}
+
+// Listen opens the RESP listener on cfg.Bind:cfg.Port.
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", net.JoinHostPort(s.cfg.Bind, strconv.Itoa(s.cfg.Port)))
+	if err != nil {
+		return err
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr returns the listener's address (after Listen).
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// ShutdownRequested is closed when a client sends SHUTDOWN.
+func (s *Server) ShutdownRequested() <-chan struct{} { return s.shutdown }
+
+// Serve accepts connections until Close. It also runs the expiry sweeper.
+func (s *Server) Serve() error {
+	s.wg.Add(1)
+	go s.sweepLoop()
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		s.mu.Lock()
+		full := len(s.clients) >= s.cfg.MaxClients
+		s.mu.Unlock()
+		if full {
+			s.stats.rejectedConns.Add(1)
+			nc.Write([]byte("-ERR max number of clients reached\r\n"))
+			nc.Close()
+			continue
+		}
+		c := s.newClient(nc)
+		s.wg.Add(1)
+		go s.serveClient(c)
+	}
+}
+
+// Close stops accepting, closes every connection and waits for them.
+func (s *Server) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		s.closing.Store(true)
+		close(s.done)
+		if s.ln != nil {
+			s.ln.Close()
+		}
+		s.mu.Lock()
+		for _, c := range s.clients {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+	})
+	finished := make(chan struct{})
+	go func() { s.wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// sweepLoop reclaims expired keys incrementally, a few records per shard
+// per tick, so idle keys free their memory without stopping the world.
+func (s *Server) sweepLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Duration(s.cfg.SweepEvery))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+			s.sweepOnce()
+		}
+	}
+}
+
+func (s *Server) sweepOnce() {
+	nowMs := s.clock.Now() / 1e6
+	var onExpire func([]byte)
+	if s.tracking.active() {
+		onExpire = s.tracking.invalidateKey
+	}
+	for i := 0; i < s.store.NumShards(); i++ {
+		sh := s.store.Shard(i)
+		sh.Lock()
+		n := sh.Sweep(nowMs, s.cfg.SweepBudget, onExpire)
+		sh.Unlock()
+		if n > 0 {
+			s.stats.expiredKeys.Add(int64(n))
+		}
+	}
+}

@@ -1,0 +1,54 @@
+package server
+
+// commandTable is the one place commands are declared.
+func commandTable() map[string]*command {
+	cmds := []*command{
+		{name: "cl.throttle", arity: -1, flags: flagWrite, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "GCRA rate limit, byte-for-byte redis-cell", run: cmdThrottle},
+
+		{name: "get", arity: 2, flags: flagReadOnly, firstKey: 1, lastKey: 1, step: 1, group: "string", summary: "Get a key's value (a limiter's TAT)", run: cmdGet},
+		{name: "set", arity: -3, flags: flagWrite, firstKey: 1, lastKey: 1, step: 1, group: "string", summary: "Set a key's string value", run: cmdSet},
+		{name: "strlen", arity: 2, flags: flagReadOnly, firstKey: 1, lastKey: 1, step: 1, group: "string", summary: "Length of a key's value", run: cmdStrlen},
+		{name: "del", arity: -2, flags: flagWrite, firstKey: 1, lastKey: -1, step: 1, group: "generic", summary: "Delete keys", run: cmdDel},
+		{name: "unlink", arity: -2, flags: flagWrite, firstKey: 1, lastKey: -1, step: 1, group: "generic", summary: "Delete keys", run: cmdDel},
+		{name: "exists", arity: -2, flags: flagReadOnly, firstKey: 1, lastKey: -1, step: 1, group: "generic", summary: "Count existing keys", run: cmdExists},
+		{name: "type", arity: 2, flags: flagReadOnly, firstKey: 1, lastKey: 1, step: 1, group: "generic", summary: "Type of a key", run: cmdType},
+		{name: "ttl", arity: 2, flags: flagReadOnly, firstKey: 1, lastKey: 1, step: 1, group: "generic", summary: "Seconds to expiry", run: cmdTTL},
+		{name: "pttl", arity: 2, flags: flagReadOnly, firstKey: 1, lastKey: 1, step: 1, group: "generic", summary: "Milliseconds to expiry", run: cmdTTL},
+		{name: "expire", arity: -3, flags: flagWrite, firstKey: 1, lastKey: 1, step: 1, group: "generic", summary: "Set a relative expiry in seconds", run: cmdExpire},
+		{name: "pexpire", arity: -3, flags: flagWrite, firstKey: 1, lastKey: 1, step: 1, group: "generic", summary: "Set a relative expiry in ms", run: cmdExpire},
+		{name: "expireat", arity: -3, flags: flagWrite, firstKey: 1, lastKey: 1, step: 1, group: "generic", summary: "Set an absolute expiry in seconds", run: cmdExpire},
+		{name: "pexpireat", arity: -3, flags: flagWrite, firstKey: 1, lastKey: 1, step: 1, group: "generic", summary: "Set an absolute expiry in ms", run: cmdExpire},
+		{name: "persist", arity: 2, flags: flagWrite, firstKey: 1, lastKey: 1, step: 1, group: "generic", summary: "Remove a key's expiry", run: cmdPersist},
+		{name: "scan", arity: -2, flags: flagReadOnly | flagAllKeys, group: "generic", summary: "Iterate keys", run: cmdScan},
+		{name: "keys", arity: 2, flags: flagReadOnly | flagAllKeys, group: "generic", summary: "Keys matching a pattern", run: cmdKeys},
+		{name: "dbsize", arity: 1, flags: flagReadOnly | flagAllKeys, group: "server", summary: "Number of keys", run: cmdDBSize},
+		{name: "flushdb", arity: -1, flags: flagWrite | flagAllKeys, group: "server", summary: "Remove all keys", run: cmdFlush},
+		{name: "flushall", arity: -1, flags: flagWrite | flagAllKeys, group: "server", summary: "Remove all keys", run: cmdFlush},
+
+		{name: "ping", arity: -1, group: "connection", summary: "Ping the server", run: cmdPing},
+		{name: "echo", arity: 2, group: "connection", summary: "Echo a message", run: cmdEcho},
+		{name: "quit", arity: -1, flags: flagNoAuth | flagNoMulti, group: "connection", summary: "Close the connection", run: cmdQuit},
+		{name: "select", arity: 2, group: "connection", summary: "Select database 0", run: cmdSelect},
+		{name: "auth", arity: -2, flags: flagNoAuth | flagNoMulti, group: "connection", summary: "Authenticate", run: cmdAuth},
+		{name: "hello", arity: -1, flags: flagNoAuth | flagNoMulti, group: "connection", summary: "Handshake and pick RESP2 or RESP3", run: cmdHello},
+		{name: "client", arity: -2, group: "connection", summary: "Connection management", run: cmdClient},
+
+		{name: "multi", arity: 1, flags: flagNoMulti, group: "transactions", summary: "Start a transaction", run: cmdMulti},
+		{name: "exec", arity: 1, flags: flagNoMulti, group: "transactions", summary: "Run a transaction", run: cmdExec},
+		{name: "discard", arity: 1, flags: flagNoMulti, group: "transactions", summary: "Discard a transaction", run: cmdDiscard},
+
+		{name: "info", arity: -1, group: "server", summary: "Server information", run: cmdInfo},
+		{name: "command", arity: -1, group: "server", summary: "Command table introspection", run: cmdCommand},
+		{name: "config", arity: -2, flags: flagAdmin, group: "server", summary: "Read configuration", run: cmdConfig},
+		{name: "time", arity: 1, group: "server", summary: "Server time", run: cmdTime},
+		{name: "shutdown", arity: -1, flags: flagAdmin | flagNoMulti, group: "server", summary: "Stop the server", run: cmdShutdown},
+		{name: "cluster", arity: -2, group: "cluster", summary: "Cluster introspection (cluster support disabled)", run: cmdNoCluster},
+		{name: "readonly", arity: 1, group: "cluster", summary: "Cluster read mode (cluster support disabled)", run: cmdNoCluster},
+		{name: "readwrite", arity: 1, group: "cluster", summary: "Cluster read mode (cluster support disabled)", run: cmdNoCluster},
+	}
+	m := make(map[string]*command, len(cmds))
+	for _, c := range cmds {
+		m[c.name] = c
+	}
+	return m
+}

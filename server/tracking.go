@@ -1,0 +1,208 @@
+package server
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tidwall/redcon"
+)
+
+// trackingState is a client's CLIENT TRACKING settings.
+type trackingState struct {
+	on      bool
+	optIn   bool
+	optOut  bool
+	noLoop  bool
+	caching bool // CLIENT CACHING YES/NO applies to the next command
+}
+
+// wantsRead reports whether keys read by the current command are tracked.
+func (t *trackingState) wantsRead() bool {
+	switch {
+	case t.optIn:
+		return t.caching
+	case t.optOut:
+		return !t.caching
+	}
+	return true
+}
+
+// tracker implements server-assisted client-side caching (RESP3 only):
+// it remembers which clients read which keys and pushes an invalidation
+// when one of those keys is written, deleted or expires. The table is
+// bounded; when full, the oldest-inserted keys are invalidated early.
+type tracker struct {
+	max     int
+	clients atomic.Int64 // clients with tracking on; zero skips all work
+
+	mu    sync.Mutex
+	keys  map[string]map[*Client]struct{}
+	order []string // insertion order, for eviction when the table is full
+}
+
+func newTracker(max int) *tracker {
+	return &tracker{max: max, keys: make(map[string]map[*Client]struct{})}
+}
+
+func (t *tracker) active() bool { return t.clients.Load() > 0 }
+
+func (t *tracker) remember(key []byte, c *Client) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	set, ok := t.keys[string(key)]
+	if !ok {
+		for len(t.keys) >= t.max && len(t.order) > 0 {
+			old := t.order[0]
+			t.order = t.order[1:]
+			t.sendLocked(old, nil)
+		}
+		set = make(map[*Client]struct{})
+		t.keys[string(key)] = set
+		t.order = append(t.order, string(key))
+	}
+	set[c] = struct{}{}
+}
+
+// invalidate tells every client that read key that it changed. writer is
+// skipped when it asked for NOLOOP.
+func (t *tracker) invalidate(key []byte, writer *Client) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.keys[string(key)]; ok {
+		t.sendLocked(string(key), writer)
+	}
+}
+
+func (t *tracker) invalidateKey(key []byte) { t.invalidate(key, nil) }
+
+func (t *tracker) sendLocked(key string, writer *Client) {
+	set := t.keys[key]
+	delete(t.keys, key)
+	for c := range set {
+		if c == writer && c.track.noLoop {
+			continue
+		}
+		c.push(appendInvalidate(nil, []byte(key)))
+	}
+}
+
+// invalidateAll sends the "everything" invalidation (a null) after a flush.
+func (t *tracker) invalidateAll() {
+	if !t.active() {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	seen := map[*Client]bool{}
+	for _, set := range t.keys {
+		for c := range set {
+			if !seen[c] {
+				seen[c] = true
+				c.push([]byte(">2\r\n$10\r\ninvalidate\r\n_\r\n"))
+			}
+		}
+	}
+	t.keys = make(map[string]map[*Client]struct{})
+	t.order = nil
+}
+
+// forget drops a client from the table when it disconnects or turns
+// tracking off.
+func (t *tracker) forget(c *Client) {
+	if !c.track.on {
+		return
+	}
+	c.track = trackingState{}
+	t.clients.Add(-1)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k, set := range t.keys {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(t.keys, k)
+		}
+	}
+}
+
+func appendInvalidate(b []byte, key []byte) []byte {
+	b = append(b, ">2\r\n$10\r\ninvalidate\r\n*1\r\n"...)
+	return redcon.AppendBulk(b, key)
+}
+
+// push writes an out-of-band RESP3 push frame. It runs on the writer's
+// goroutine, so it never blocks on a slow reader: the write gets a short
+// deadline and a client that cannot take it is disconnected.
+func (c *Client) push(frame []byte) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	c.nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	_, err := c.nc.Write(frame)
+	c.nc.SetWriteDeadline(time.Time{})
+	if err != nil {
+		c.nc.Close()
+	}
+}
+
+// clientTracking is CLIENT TRACKING ON|OFF [OPTIN] [OPTOUT] [NOLOOP].
+// BCAST, PREFIX and REDIRECT are refused with an error rather than
+// accepted and ignored, so no client caches without invalidations.
+func (s *Server) clientTracking(c *Client, args [][]byte) {
+	if len(args) < 3 {
+		c.out = appendError(c.out, "ERR wrong number of arguments for 'client|tracking' command")
+		return
+	}
+	var st trackingState
+	switch {
+	case eqFold(args[2], "on"):
+		st.on = true
+	case eqFold(args[2], "off"):
+	default:
+		c.out = appendError(c.out, errSyntax)
+		return
+	}
+	for _, a := range args[3:] {
+		switch {
+		case eqFold(a, "optin"):
+			st.optIn = true
+		case eqFold(a, "optout"):
+			st.optOut = true
+		case eqFold(a, "noloop"):
+			st.noLoop = true
+		case eqFold(a, "bcast"), eqFold(a, "prefix"), eqFold(a, "redirect"):
+			c.out = appendError(c.out, "ERR CLIENT TRACKING "+truncate(a, 32)+" is not supported by rlserver")
+			return
+		default:
+			c.out = appendError(c.out, errSyntax)
+			return
+		}
+	}
+	if st.optIn && st.optOut {
+		c.out = appendError(c.out, "ERR You can't use both OPTIN and OPTOUT")
+		return
+	}
+	if st.on && c.resp != 3 {
+		c.out = appendError(c.out, "ERR CLIENT TRACKING needs RESP3 (HELLO 3) on rlserver: invalidations are pushed on the same connection")
+		return
+	}
+	s.tracking.forget(c)
+	if st.on {
+		c.track = st
+		s.tracking.clients.Add(1)
+	}
+	c.out = redcon.AppendOK(c.out)
+}
+
+func (s *Server) clientCaching(c *Client, arg []byte) {
+	switch {
+	case !c.track.on:
+		c.out = appendError(c.out, "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled")
+	case eqFold(arg, "yes") && c.track.optIn, eqFold(arg, "no") && c.track.optOut:
+		c.track.caching = true
+		c.out = redcon.AppendOK(c.out)
+	case eqFold(arg, "yes"), eqFold(arg, "no"):
+		c.out = appendError(c.out, "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.")
+	default:
+		c.out = appendError(c.out, errSyntax)
+	}
+}
