@@ -1,0 +1,146 @@
+package tests
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// binary builds cmd/rlserver once per test run.
+func binary(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "rlserver-bin")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "rlserver")
+		args := []string{"build"}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		args = append(args, "-o", binPath, "../cmd/rlserver")
+		out, err := exec.Command("go", args...).CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// proc is a running rlserver.
+type proc struct {
+	cmd  *exec.Cmd
+	Addr string
+	Port string
+	logs *logBuffer
+}
+
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+var readyRE = regexp.MustCompile(`rlserver ready" addr=(127\.0\.0\.1:(\d+))`)
+
+// startServer runs the binary on a free loopback port and stops it when
+// the test ends.
+func startServer(t testing.TB, extra ...string) *proc {
+	t.Helper()
+	args := append([]string{"--bind", "127.0.0.1", "--port", "0"}, extra...)
+	cmd := exec.Command(binary(t), args...)
+	pr, pw := io.Pipe()
+	cmd.Stderr = pw
+	cmd.Stdout = os.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, logs: &logBuffer{}}
+	found := make(chan []string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sent := false
+		for sc.Scan() {
+			line := sc.Text()
+			p.logs.Write([]byte(line + "\n"))
+			if m := readyRE.FindStringSubmatch(line); m != nil && !sent {
+				found <- m
+				sent = true
+			}
+		}
+	}()
+	select {
+	case m := <-found:
+		p.Addr, p.Port = m[1], m[2]
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("server did not start; logs:\n%s", p.logs.String())
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); pw.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	return p
+}
+
+func dial(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// requireTool finds an external client; when it is missing the test fails
+// under CI (which installs it) and is skipped elsewhere.
+func requireTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is required under CI but not installed", name)
+		}
+		t.Skipf("%s not installed", name)
+	}
+	return p
+}
