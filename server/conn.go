@@ -18,8 +18,8 @@ type Client struct {
 	nc      net.Conn
 	addr    string
 	laddr   string
-	created int64 // Unix ns
-	lastCmd int64 // Unix ns of the last command
+	created int64  // Unix ns
+	lastCmd int64  // Unix ns of the last command
 	lastArg string // command name of the last command, for CLIENT LIST
 
 	name, libName, libVer string
