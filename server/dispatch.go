@@ -141,7 +141,9 @@ func (s *Server) call(c *Client, cmd *command, args [][]byte, now int64) {
 			s.tracking.remember(k, c)
 		}
 	}
-	if cmd.name != "client" {
+	// CLIENT CACHING applies to the next command; when that is MULTI, to
+	// the whole transaction.
+	if cmd.name != "client" && cmd.name != "multi" && !c.inExec {
 		c.track.caching = false
 	}
 }
