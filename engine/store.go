@@ -343,10 +343,11 @@ func (sh *Shard) SetExpire(h uint64, key []byte, expireMs, nowMs int64) bool {
 	return true
 }
 
-// Clear removes every key of the shard.
+// Clear removes every key of the shard. The lock stays held.
 func (sh *Shard) Clear() {
-	*sh = Shard{}
-	sh.init()
+	sh.table = make([]uint64, 8)
+	sh.count, sh.nrec, sh.keyWaste, sh.sweepAt = 0, 0, 0, 0
+	sh.chunks, sh.freeRecs, sh.keys, sh.blobs, sh.freeBlob = nil, nil, nil, nil, nil
 }
 
 // Len returns the number of records in the shard, expired or not.

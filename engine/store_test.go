@@ -104,3 +104,17 @@ func TestScanVisitsEveryLiveKey(t *testing.T) {
 		t.Fatalf("scan found %d keys, want %d", len(got), len(want))
 	}
 }
+
+func TestClearKeepsTheLockAndEmptiesTheShard(t *testing.T) {
+	st := NewStore(1)
+	sh := st.Shard(0)
+	sh.Lock()
+	k := []byte("a")
+	sh.SetString(Hash(k), k, []byte("v"), 0, 0)
+	sh.Clear()
+	if _, ok := sh.Get(Hash(k), k, 0); ok || sh.Len() != 0 {
+		t.Fatal("key survived Clear")
+	}
+	sh.SetInt(Hash(k), k, KindGCRA, 1, 0, 0)
+	sh.Unlock() // must not fault: Clear may not reset the mutex
+}

@@ -5,30 +5,49 @@ import (
 	"time"
 )
 
-// Clock returns wall time in Unix nanoseconds that never goes backwards: a
-// wall clock stepped back holds the reading until real time catches up.
-// The zero value is ready; safe for concurrent use.
+// Clock returns wall time in Unix nanoseconds that never goes backwards.
+//
+// It reads only the monotonic clock per call (cheaper than a wall-clock
+// read on most systems) and adds an offset to the wall clock. The offset is
+// re-read from the wall clock every resyncEvery and only ever moves
+// forward: a wall clock stepped forward is followed, one stepped back is
+// absorbed (the reading keeps advancing at the real rate).
+//
+// Use NewClock; safe for concurrent use.
 type Clock struct {
-	last atomic.Int64
-	// now overrides time.Now for tests; nil means the system clock.
-	now func() int64
+	start    time.Time
+	offset   atomic.Int64 // wall ns at start of the monotonic count
+	lastSync atomic.Int64 // monotonic ns of the last resync
+	wall     func() int64 // the wall clock; replaced in tests
+}
+
+const resyncEvery = int64(100 * time.Millisecond)
+
+// NewClock returns a clock reading the system's wall clock.
+func NewClock() *Clock { return newClockWith(func() int64 { return time.Now().UnixNano() }) }
+
+func newClockWith(wall func() int64) *Clock {
+	c := &Clock{start: time.Now(), wall: wall}
+	c.offset.Store(wall())
+	return c
 }
 
 // Now returns the current reading.
 func (c *Clock) Now() int64 {
-	var wall int64
-	if c.now != nil {
-		wall = c.now()
-	} else {
-		wall = time.Now().UnixNano()
+	mono := int64(time.Since(c.start))
+	if mono-c.lastSync.Load() >= resyncEvery {
+		c.resync(mono)
 	}
+	return c.offset.Load() + mono
+}
+
+func (c *Clock) resync(mono int64) {
+	c.lastSync.Store(mono)
+	want := c.wall() - mono
 	for {
-		last := c.last.Load()
-		if wall <= last {
-			return last
-		}
-		if c.last.CompareAndSwap(last, wall) {
-			return wall
+		cur := c.offset.Load()
+		if want <= cur || c.offset.CompareAndSwap(cur, want) {
+			return
 		}
 	}
 }

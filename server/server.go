@@ -62,7 +62,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		cfg:      cfg,
 		log:      log,
 		store:    engine.NewStore(cfg.Shards),
-		clock:    &Clock{},
+		clock:    NewClock(),
 		clients:  make(map[int64]*Client),
 		done:     make(chan struct{}),
 		shutdown: make(chan struct{}),
