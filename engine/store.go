@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"iter"
 	"math/bits"
 	"sync"
@@ -85,13 +86,21 @@ func (s *Store) Len() int {
 const chunkBits = 10
 const chunkSize = 1 << chunkBits
 
-// record is one key's fixed-size slot. No pointers: the GC skips the slab.
+// inlineKey is the longest key kept inside its record. Keys up to this
+// length (most limiter keys) cost no arena bytes and compare without a
+// second cache miss.
+const inlineKey = 16
+
+// record is one key's fixed-size slot (40 bytes). No pointers: the GC
+// skips the slab.
 type record struct {
 	expireMs int64 // absolute Unix ms; 0 = none
 	val      int64 // GCRA: TAT; KindString: index into blobs
-	keyOff   uint32
-	keyLen   uint32
-	kind     Kind
+	// key holds the key when keyLen <= inlineKey, else its offset in the
+	// arena (little-endian uint32 in the first four bytes).
+	key    [inlineKey]byte
+	keyLen uint32
+	kind   Kind
 }
 
 // Shard is one lock domain of the store. Its methods require the caller to
@@ -117,7 +126,13 @@ func tagOf(h uint64) uint32 { return uint32(h >> 32) }
 
 func (sh *Shard) rec(i uint32) *record { return &sh.chunks[i>>chunkBits][i&(chunkSize-1)] }
 
-func (sh *Shard) keyOf(r *record) []byte { return sh.keys[r.keyOff : r.keyOff+r.keyLen] }
+func (sh *Shard) keyOf(r *record) []byte {
+	if r.keyLen <= inlineKey {
+		return r.key[:r.keyLen]
+	}
+	off := binary.LittleEndian.Uint32(r.key[:4])
+	return sh.keys[off : off+r.keyLen]
+}
 
 // lookup finds key's table slot. It does not check expiry.
 func (sh *Shard) lookup(h uint64, key []byte) (pos int, idx uint32, ok bool) {
@@ -158,7 +173,9 @@ func (sh *Shard) find(h uint64, key []byte, nowMs int64) (*record, bool) {
 // entries of its probe run back so lookups need no tombstones.
 func (sh *Shard) removeAt(pos int, idx uint32) {
 	r := sh.rec(idx)
-	sh.keyWaste += int(r.keyLen)
+	if r.keyLen > inlineKey {
+		sh.keyWaste += int(r.keyLen)
+	}
 	if r.kind == KindString {
 		sh.freeBlobAt(uint32(r.val))
 	}
@@ -206,9 +223,13 @@ func (sh *Shard) insert(h uint64, key []byte, pos int) *record {
 		sh.nrec++
 	}
 	r := sh.rec(idx)
-	r.keyOff = uint32(len(sh.keys))
 	r.keyLen = uint32(len(key))
-	sh.keys = append(sh.keys, key...)
+	if len(key) <= inlineKey {
+		copy(r.key[:], key)
+	} else {
+		binary.LittleEndian.PutUint32(r.key[:4], uint32(len(sh.keys)))
+		sh.keys = append(sh.keys, key...)
+	}
 	sh.table[pos] = uint64(tagOf(h))<<32 | uint64(idx+1)
 	sh.count++
 	return r
@@ -239,12 +260,12 @@ func (sh *Shard) maybeCompactKeys() {
 	fresh := make([]byte, 0, live+live/4)
 	for i := uint32(0); i < sh.nrec; i++ {
 		r := sh.rec(i)
-		if r.kind == KindNone {
+		if r.kind == KindNone || r.keyLen <= inlineKey {
 			continue
 		}
 		off := uint32(len(fresh))
 		fresh = append(fresh, sh.keyOf(r)...)
-		r.keyOff = off
+		binary.LittleEndian.PutUint32(r.key[:4], off)
 	}
 	sh.keys = fresh
 	sh.keyWaste = 0

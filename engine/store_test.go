@@ -20,6 +20,9 @@ func TestStoreMatchesMapModel(t *testing.T) {
 	now := int64(1000)
 	for i := 0; i < 200_000; i++ {
 		k := fmt.Sprintf("key:%d", rng.IntN(5000))
+		if rng.IntN(3) == 0 {
+			k += ":a-longer-key-kept-in-the-arena"
+		}
 		kb := []byte(k)
 		h := Hash(kb)
 		switch op := rng.IntN(10); {
@@ -64,7 +67,7 @@ func TestSweepReclaimsExpiredKeys(t *testing.T) {
 	st := NewStore(1)
 	sh := st.Shard(0)
 	for i := range 10_000 {
-		k := []byte(fmt.Sprintf("k%d", i))
+		k := []byte(fmt.Sprintf("k%d:with-a-key-longer-than-inline", i))
 		exp := int64(100)
 		if i%10 == 0 {
 			exp = 0 // persistent

@@ -5,6 +5,14 @@ import (
 	"fmt"
 )
 
+// I/O models: how connections are served.
+const (
+	// IOEpoll serves connections from one epoll event loop per CPU (Linux).
+	IOEpoll = "epoll"
+	// IOGoroutine serves each connection from its own goroutine.
+	IOGoroutine = "goroutine"
+)
+
 // Config is everything the server needs to run. The zero value is not
 // valid; start from DefaultConfig.
 type Config struct {
@@ -14,6 +22,9 @@ type Config struct {
 	Port int
 	// RequirePass, when not empty, makes clients AUTH first.
 	RequirePass string
+	// IOModel is IOEpoll (the default on Linux: no goroutine wake-up per
+	// request) or IOGoroutine (portable).
+	IOModel string
 	// MaxClients caps concurrent connections (Redis's default, 10000).
 	MaxClients int
 	// Shards is the number of store shards (rounded to a power of two).
@@ -46,6 +57,7 @@ func DefaultConfig() Config {
 	return Config{
 		Bind:           "127.0.0.1",
 		Port:           6379,
+		IOModel:        defaultIOModel(),
 		MaxClients:     10000,
 		Shards:         256,
 		MaxKeyBytes:    64 << 10,
@@ -63,6 +75,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.Port < 0 || c.Port > 65535:
 		return fmt.Errorf("port %d out of range 0-65535", c.Port)
+	case c.IOModel != IOEpoll && c.IOModel != IOGoroutine:
+		return fmt.Errorf("io-model must be %q or %q", IOEpoll, IOGoroutine)
+	case c.IOModel == IOEpoll && !epollSupported:
+		return errors.New("io-model epoll needs Linux")
 	case c.MaxClients < 1:
 		return errors.New("maxclients must be at least 1")
 	case c.Shards < 1 || c.Shards > 1<<16:
@@ -81,4 +97,11 @@ func (c Config) Validate() error {
 		return errors.New("tracking-table-max-keys must be at least 1")
 	}
 	return nil
+}
+
+func defaultIOModel() string {
+	if epollSupported {
+		return IOEpoll
+	}
+	return IOGoroutine
 }

@@ -6,16 +6,18 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/tidwall/redcon"
 )
 
-// Client is one connection's state. It is owned by the connection's
-// goroutine; only pushes (tracking invalidations) come from elsewhere and
-// they go through writeMu.
+// Client is one connection's state. It is owned by the goroutine or event
+// loop serving the connection; only pushes (tracking invalidations) come
+// from other goroutines, and they go through conn, which serializes them
+// with replies.
 type Client struct {
 	id      int64
-	nc      net.Conn
+	conn    clientConn
 	addr    string
 	laddr   string
 	created int64  // Unix ns
@@ -34,16 +36,28 @@ type Client struct {
 
 	track trackingState
 
-	out     []byte
-	writeMu sync.Mutex // serializes writes to nc (replies and pushes)
+	in      []byte   // unparsed input carried between reads
+	argsbuf [][]byte // reused argument slice headers
+	out     []byte   // replies of the current batch
 }
 
-func (s *Server) newClient(nc net.Conn) *Client {
+// clientConn is the transport under a Client: the goroutine front wraps a
+// net.Conn, the epoll front a raw socket.
+type clientConn interface {
+	// reply writes a batch of replies; called only by the owner.
+	reply(b []byte) error
+	// push writes an out-of-band frame from any goroutine without blocking
+	// it for long; a connection that cannot take it is closed.
+	push(b []byte)
+	close()
+}
+
+func (s *Server) newClient(conn clientConn, addr, laddr string) *Client {
 	c := &Client{
 		id:      s.nextID.Add(1),
-		nc:      nc,
-		addr:    nc.RemoteAddr().String(),
-		laddr:   nc.LocalAddr().String(),
+		conn:    conn,
+		addr:    addr,
+		laddr:   laddr,
 		created: s.clock.Now(),
 		resp:    2,
 		authed:  s.cfg.RequirePass == "",
@@ -61,91 +75,116 @@ func (s *Server) dropClient(c *Client) {
 	s.mu.Lock()
 	delete(s.clients, c.id)
 	s.mu.Unlock()
-	c.nc.Close()
+	c.conn.close()
 }
 
-var errProtocol = errors.New("protocol error")
-
-// serveClient reads commands until the connection ends. Each read is
-// parsed into as many complete commands as it holds; their replies are
-// appended to one buffer and written with one syscall.
-func (s *Server) serveClient(c *Client) {
-	defer s.wg.Done()
-	defer s.dropClient(c)
-	buf := make([]byte, 0, 16<<10)
-	argsbuf := make([][]byte, 0, 16)
-	for {
-		if len(buf) == cap(buf) {
-			// Grow for a large incomplete command; the limit was checked
-			// by scanPending before we got here.
-			nb := make([]byte, len(buf), 2*cap(buf))
-			copy(nb, buf)
-			buf = nb
+// consume executes every complete command in buf, appending the replies to
+// c.out. It returns the unparsed tail, and false when the connection must
+// close (a protocol error, whose reply is already in c.out, or QUIT).
+func (s *Server) consume(c *Client, buf []byte) ([]byte, bool) {
+	for len(buf) > 0 {
+		if c.quit {
+			return nil, false
 		}
-		n, err := c.nc.Read(buf[len(buf):cap(buf)])
-		if n == 0 && err != nil {
-			return
+		complete, args, kind, leftover, err := redcon.ReadNextCommand(buf, c.argsbuf)
+		if err == nil && kind == redcon.Tile38 {
+			err = errors.New("expected '*', got '$'")
 		}
-		buf = buf[:len(buf)+n]
-		packet := buf
-		for len(packet) > 0 && !c.quit {
-			complete, args, kind, leftover, perr := redcon.ReadNextCommand(packet, argsbuf)
-			if perr == nil && kind == redcon.Tile38 {
-				perr = errors.New("expected '*', got '$'")
+		if err != nil {
+			s.protocolError(c, err.Error())
+			return nil, false
+		}
+		if !complete {
+			if msg := s.scanPending(buf); msg != "" {
+				s.protocolError(c, msg)
+				return nil, false
 			}
-			if perr != nil {
-				s.protocolError(c, perr.Error())
-				return
-			}
-			if !complete {
-				if msg := s.scanPending(packet); msg != "" {
-					s.protocolError(c, msg)
-					return
-				}
-				break
-			}
-			argsbuf = args[:0]
-			packet = leftover
-			if len(args) == 0 {
-				continue
-			}
+			return buf, true
+		}
+		c.argsbuf = args[:0]
+		buf = leftover
+		if len(args) > 0 {
 			s.execute(c, args)
 		}
-		if !s.flush(c) || c.quit {
-			return
-		}
-		// Keep the unparsed tail; shrink a buffer a big command inflated.
-		rest := len(packet)
-		if cap(buf) > 64<<10 && rest < 16<<10 {
-			nb := make([]byte, rest, 16<<10)
-			copy(nb, packet)
-			buf = nb
-		} else {
-			copy(buf, packet)
-			buf = buf[:rest]
-		}
-		if cap(c.out) > 1<<20 {
-			c.out = nil
-		}
 	}
-}
-
-func (s *Server) flush(c *Client) bool {
-	if len(c.out) == 0 {
-		return true
-	}
-	c.writeMu.Lock()
-	_, err := c.nc.Write(c.out)
-	c.writeMu.Unlock()
-	c.out = c.out[:0]
-	return err == nil
+	return buf, !c.quit
 }
 
 func (s *Server) protocolError(c *Client, msg string) {
 	s.stats.protocolErrors.Add(1)
 	c.out = appendError(c.out, "ERR Protocol error: "+msg)
-	s.flush(c)
 	s.log.Debug("protocol error, closing connection", "client", c.addr, "error", msg)
+}
+
+// netConn is the goroutine front's transport.
+type netConn struct {
+	nc net.Conn
+	mu sync.Mutex // serializes replies and pushes
+}
+
+func (n *netConn) reply(b []byte) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, err := n.nc.Write(b)
+	return err
+}
+
+func (n *netConn) push(b []byte) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	_, err := n.nc.Write(b)
+	n.nc.SetWriteDeadline(time.Time{})
+	if err != nil {
+		n.nc.Close()
+	}
+}
+
+func (n *netConn) close() { n.nc.Close() }
+
+// serveConn is the goroutine front: one goroutine per connection reads,
+// runs every complete command the read holds and writes all their replies
+// with one syscall.
+func (s *Server) serveConn(nc net.Conn) {
+	defer s.wg.Done()
+	c := s.newClient(&netConn{nc: nc}, nc.RemoteAddr().String(), nc.LocalAddr().String())
+	defer s.dropClient(c)
+	buf := make([]byte, 0, 16<<10)
+	for {
+		if len(buf) == cap(buf) {
+			// Grow for a large incomplete command; consume has checked the
+			// limits before we get here.
+			nb := make([]byte, len(buf), 2*cap(buf))
+			copy(nb, buf)
+			buf = nb
+		}
+		n, err := nc.Read(buf[len(buf):cap(buf)])
+		if n == 0 && err != nil {
+			return
+		}
+		buf = buf[:len(buf)+n]
+		rest, ok := s.consume(c, buf)
+		if len(c.out) > 0 {
+			if c.conn.reply(c.out) != nil {
+				return
+			}
+			c.out = c.out[:0]
+		}
+		if !ok {
+			return
+		}
+		// Keep the unparsed tail; shrink a buffer a big command inflated.
+		if cap(buf) > 64<<10 && len(rest) < 16<<10 {
+			nb := make([]byte, len(rest), 16<<10)
+			copy(nb, rest)
+			buf = nb
+		} else {
+			buf = buf[:copy(buf, rest)]
+		}
+		if cap(c.out) > 1<<20 {
+			c.out = nil
+		}
+	}
 }
 
 // scanPending checks the header of an incomplete command against the

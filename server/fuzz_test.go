@@ -56,7 +56,7 @@ func testServer(t testing.TB) (*Server, *Client) {
 			}
 		}
 	}()
-	return s, s.newClient(a)
+	return s, s.newClient(&netConn{nc: a}, "pipe", "pipe")
 }
 
 // FuzzCommands runs arbitrary argument lists through the dispatcher: no

@@ -93,6 +93,26 @@ func (s *Server) ShutdownRequested() <-chan struct{} { return s.shutdown }
 func (s *Server) Serve() error {
 	s.wg.Add(1)
 	go s.sweepLoop()
+	if s.cfg.IOModel == IOEpoll {
+		return s.serveEpoll()
+	}
+	return s.serveGoroutines()
+}
+
+func (s *Server) full() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.clients) >= s.cfg.MaxClients
+}
+
+func (s *Server) rejectConn(nc net.Conn) {
+	s.stats.rejectedConns.Add(1)
+	nc.Write([]byte("-ERR max number of clients reached\r\n"))
+	nc.Close()
+}
+
+// serveGoroutines is the portable front: a goroutine per connection.
+func (s *Server) serveGoroutines() error {
 	for {
 		nc, err := s.ln.Accept()
 		if err != nil {
@@ -105,18 +125,12 @@ func (s *Server) Serve() error {
 			}
 			return err
 		}
-		s.mu.Lock()
-		full := len(s.clients) >= s.cfg.MaxClients
-		s.mu.Unlock()
-		if full {
-			s.stats.rejectedConns.Add(1)
-			nc.Write([]byte("-ERR max number of clients reached\r\n"))
-			nc.Close()
+		if s.full() {
+			s.rejectConn(nc)
 			continue
 		}
-		c := s.newClient(nc)
 		s.wg.Add(1)
-		go s.serveClient(c)
+		go s.serveConn(nc)
 	}
 }
 
@@ -130,7 +144,7 @@ func (s *Server) Close(ctx context.Context) error {
 		}
 		s.mu.Lock()
 		for _, c := range s.clients {
-			c.nc.Close()
+			c.conn.close()
 		}
 		s.mu.Unlock()
 	})

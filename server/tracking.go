@@ -3,7 +3,6 @@ package server
 import (
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/tidwall/redcon"
 )
@@ -130,19 +129,8 @@ func appendInvalidate(b []byte, key []byte) []byte {
 	return redcon.AppendBulk(b, key)
 }
 
-// push writes an out-of-band RESP3 push frame. It runs on the writer's
-// goroutine, so it never blocks on a slow reader: the write gets a short
-// deadline and a client that cannot take it is disconnected.
-func (c *Client) push(frame []byte) {
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
-	c.nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-	_, err := c.nc.Write(frame)
-	c.nc.SetWriteDeadline(time.Time{})
-	if err != nil {
-		c.nc.Close()
-	}
-}
+// push writes an out-of-band RESP3 push frame.
+func (c *Client) push(frame []byte) { c.conn.push(frame) }
 
 // clientTracking is CLIENT TRACKING ON|OFF [OPTIN] [OPTOUT] [NOLOOP].
 // BCAST, PREFIX and REDIRECT are refused with an error rather than

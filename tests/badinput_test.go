@@ -13,7 +13,15 @@ import (
 // a Redis-style error and the connection stays usable.
 func TestBadInputKeepsServing(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
+	for _, model := range ioModels {
+		t.Run(model, func(t *testing.T) { testBadInput(t, startServer(t, "--io-model", model)) })
+	}
+}
+
+// ioModels are the network fronts every edge test runs against.
+var ioModels = []string{"epoll", "goroutine"}
+
+func testBadInput(t *testing.T, srv *proc) {
 	rc := newRaw(dial(t, srv.Addr))
 	longKey := strings.Repeat("k", 10<<10)
 	cases := []struct {
@@ -72,7 +80,12 @@ func TestMultiAbortsAfterQueueingError(t *testing.T) {
 // oversized parts are buffered, and memory stays bounded.
 func TestProtocolErrorsCloseOnlyThatConnection(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
+	for _, model := range ioModels {
+		t.Run(model, func(t *testing.T) { testProtocolErrors(t, startServer(t, "--io-model", model)) })
+	}
+}
+
+func testProtocolErrors(t *testing.T, srv *proc) {
 	other := newRaw(dial(t, srv.Addr))
 	for _, garbage := range []string{
 		"*abc\r\n",

@@ -15,7 +15,12 @@ import (
 
 func TestGoRedisDefaultOptions(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
+	for _, model := range ioModels {
+		t.Run(model, func(t *testing.T) { testGoRedis(t, startServer(t, "--io-model", model)) })
+	}
+}
+
+func testGoRedis(t *testing.T, srv *proc) {
 	ctx := context.Background()
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr}) // sends HELLO 3
 	defer rdb.Close()

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,6 +37,7 @@ func run(argv []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.Bind, "bind", cfg.Bind, "address to listen on")
 	fs.IntVar(&cfg.Port, "port", cfg.Port, "RESP port (0 picks a free one)")
 	fs.StringVar(&cfg.RequirePass, "requirepass", "", "password clients must AUTH with (empty: none)")
+	fs.StringVar(&cfg.IOModel, "io-model", cfg.IOModel, "epoll (event loops, Linux) or goroutine (one per connection)")
 	fs.IntVar(&cfg.MaxClients, "maxclients", cfg.MaxClients, "maximum concurrent connections")
 	fs.IntVar(&cfg.Shards, "shards", cfg.Shards, "store shards (rounded up to a power of two)")
 	maxKey := fs.String("max-key-bytes", strconv.Itoa(cfg.MaxKeyBytes), "longest key accepted (bytes, or kb/mb/gb)")
@@ -43,6 +45,7 @@ func run(argv []string, stderr io.Writer) error {
 	maxQuery := fs.String("client-query-buffer-limit", strconv.Itoa(cfg.MaxQueryBytes), "bytes buffered per connection for an incomplete command")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
+	cpuProfile := fs.String("cpu-profile", "", "write a Go CPU profile to this file until shutdown (for benchmarking)")
 	if err := applyEnv(fs); err != nil {
 		return err
 	}
@@ -65,6 +68,17 @@ func run(argv []string, stderr io.Writer) error {
 	log, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
 		return err
+	}
+
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 
 	srv, err := server.New(cfg, log)
