@@ -110,7 +110,7 @@ type Shard struct {
 
 	table    []uint64 // tag<<32 | recordIndex+1; 0 = empty
 	count    int      // live records (including expired, not yet reclaimed)
-	chunks   [][chunkSize]record
+	chunks   []*[chunkSize]record // fixed chunks: growth never copies records
 	nrec     uint32   // high-water mark of record indexes
 	freeRecs []uint32 // record indexes to reuse
 	keys     []byte   // key arena
@@ -218,7 +218,7 @@ func (sh *Shard) insert(h uint64, key []byte, pos int) *record {
 	} else {
 		idx = sh.nrec
 		if int(idx>>chunkBits) == len(sh.chunks) {
-			sh.chunks = append(sh.chunks, [chunkSize]record{})
+			sh.chunks = append(sh.chunks, new([chunkSize]record))
 		}
 		sh.nrec++
 	}
