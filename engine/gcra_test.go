@@ -70,11 +70,21 @@ func TestGCRASteps(t *testing.T) {
 			{0, q(10, 1, 60, 1), Result{0, 11, 7, -1, 240}, nil},
 			{0, q(1, 1, 60, 1), Result{1, 2, 0, 180, 240}, nil},
 		}},
-		{"rates above 1e6/s", []step{
-			{0, q(5, 2_000_000, 1, 1), Result{0, 6, math.MaxInt64, -1, 0}, nil}, // T < 1µs: x/0 = +Inf
-			{0, q(5, 1_000_000_000, 1, 1), Result{0, 6, 0, -1, 0}, nil},         // 0/0 = NaN
+		{"2e6/s: T < 1µs, remaining x/0 = +Inf", []step{
+			{0, q(5, 2_000_000, 1, 1), Result{0, 6, math.MaxInt64, -1, 0}, nil},
+		}},
+		{"1e9/s: remaining 0/0 = NaN", []step{
+			{0, q(5, 1_000_000_000, 1, 1), Result{0, 6, 0, -1, 0}, nil},
+		}},
+		{"1e6/s sustained: one request per µs", []step{
+			{0, q(0, 1_000_000, 1, 1), Result{0, 1, 0, -1, 0}, nil},
+			{500, q(0, 1_000_000, 1, 1), Result{1, 1, 0, 0, 0}, nil},
+			{1000, q(0, 1_000_000, 1, 1), Result{0, 1, 0, -1, 0}, nil},
+		}},
+		{"zero rates", []step{
 			{0, q(5, 1_000_000_001, 1, 1), Result{}, ErrZeroRate},
 			{0, q(5, 0, 60, 1), Result{}, ErrZeroRate},
+			{0, q(5, 1, 0, 1), Result{}, ErrZeroRate},
 		}},
 		{"overflowing parameters", []step{
 			{0, q(math.MaxInt64, 1, 60, 1), Result{1, math.MinInt64, 0, -1, 0}, nil},
@@ -120,11 +130,11 @@ func TestGCRAExpiryAndStoredValues(t *testing.T) {
 	// Keys vanish at their expiry.
 	sh.Delete(h, k, nowMs)
 	sh.ThrottleGCRA(h, k, GCRAParams{5, 1, 60, 1}, t0)
-	if _, ok := sh.Get(h, k, nowMs+59999); !ok {
-		t.Fatal("key gone before its expiry")
+	if _, ok := sh.Get(h, k, nowMs+60000); !ok {
+		t.Fatal("key gone during the millisecond of its expiry")
 	}
-	if _, ok := sh.Get(h, k, nowMs+60000); ok {
-		t.Fatal("key alive at its expiry")
+	if _, ok := sh.Get(h, k, nowMs+60001); ok {
+		t.Fatal("key alive after its expiry")
 	}
 }
 

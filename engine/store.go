@@ -19,15 +19,39 @@ const (
 	KindString
 	// KindGCRA: a GCRA theoretical arrival time (CL.THROTTLE, GCRA).
 	KindGCRA
+	// KindSlidingWindow: SW.THROTTLE's two counts; the window is derived
+	// from the expiry.
+	KindSlidingWindow
+	// KindSlidingLog: SWLOG.THROTTLE's request times.
+	KindSlidingLog
+	// KindFixedWindow: FW.THROTTLE's count; the window ends at the expiry.
+	KindFixedWindow
 )
+
+// String is the name TYPE reports. GCRA state is a string, as redis-cell
+// leaves it in Redis.
+func (k Kind) String() string {
+	switch k {
+	case KindString, KindGCRA:
+		return "string"
+	case KindSlidingWindow:
+		return "sliding-window"
+	case KindSlidingLog:
+		return "sliding-log"
+	case KindFixedWindow:
+		return "fixed-window"
+	}
+	return "none"
+}
 
 // Entry is a copy of one key's value. Bytes aliases store memory and is
 // valid only while the shard lock is held.
 type Entry struct {
 	Kind     Kind
-	Int      int64  // GCRA: TAT in ns since the epoch
-	Bytes    []byte // KindString: the value
-	ExpireMs int64  // absolute Unix ms; 0 = no expiry
+	Int      int64   // GCRA: TAT in ns; FW: count; SW: prev<<32 | cur
+	Bytes    []byte  // KindString: the value
+	Log      []int64 // KindSlidingLog: request times in ns, ascending
+	ExpireMs int64   // absolute Unix ms; 0 = no expiry
 }
 
 // Store is a fixed, power-of-two array of shards, each guarded by its own
@@ -108,15 +132,17 @@ type record struct {
 type Shard struct {
 	sync.Mutex
 
-	table    []uint64 // tag<<32 | recordIndex+1; 0 = empty
-	count    int      // live records (including expired, not yet reclaimed)
+	table    []uint64             // tag<<32 | recordIndex+1; 0 = empty
+	count    int                  // live records (including expired, not yet reclaimed)
 	chunks   []*[chunkSize]record // fixed chunks: growth never copies records
-	nrec     uint32   // high-water mark of record indexes
-	freeRecs []uint32 // record indexes to reuse
-	keys     []byte   // key arena
-	keyWaste int      // bytes of keys freed but still in the arena
-	blobs    [][]byte // string values
+	nrec     uint32               // high-water mark of record indexes
+	freeRecs []uint32             // record indexes to reuse
+	keys     []byte               // key arena
+	keyWaste int                  // bytes of keys freed but still in the arena
+	blobs    [][]byte             // string values
 	freeBlob []uint32
+	logs     [][]int64 // sliding-log request times
+	freeLog  []uint32
 	sweepAt  uint32 // sweeper cursor over record indexes
 }
 
@@ -154,6 +180,10 @@ func (sh *Shard) lookup(h uint64, key []byte) (pos int, idx uint32, ok bool) {
 	}
 }
 
+// expired reports whether r has expired at nowMs. As in Redis, a key lives
+// through the millisecond of its expiry and is gone after it.
+func expired(r *record, nowMs int64) bool { return r.expireMs != 0 && nowMs > r.expireMs }
+
 // find returns the live record for key, reclaiming it first if it has
 // expired at nowMs.
 func (sh *Shard) find(h uint64, key []byte, nowMs int64) (*record, bool) {
@@ -162,7 +192,7 @@ func (sh *Shard) find(h uint64, key []byte, nowMs int64) (*record, bool) {
 		return nil, false
 	}
 	r := sh.rec(idx)
-	if r.expireMs != 0 && r.expireMs <= nowMs {
+	if expired(r, nowMs) {
 		sh.removeAt(pos, idx)
 		return nil, false
 	}
@@ -176,9 +206,7 @@ func (sh *Shard) removeAt(pos int, idx uint32) {
 	if r.keyLen > inlineKey {
 		sh.keyWaste += int(r.keyLen)
 	}
-	if r.kind == KindString {
-		sh.freeBlobAt(uint32(r.val))
-	}
+	sh.releaseValue(r)
 	*r = record{}
 	sh.freeRecs = append(sh.freeRecs, idx)
 	sh.count--
@@ -288,10 +316,36 @@ func (sh *Shard) freeBlobAt(i uint32) {
 	sh.freeBlob = append(sh.freeBlob, i)
 }
 
+// releaseValue frees the side storage of a record's value.
+func (sh *Shard) releaseValue(r *record) {
+	switch r.kind {
+	case KindString:
+		sh.freeBlobAt(uint32(r.val))
+	case KindSlidingLog:
+		sh.logs[r.val] = nil
+		sh.freeLog = append(sh.freeLog, uint32(r.val))
+	}
+}
+
+func (sh *Shard) storeLog(log []int64) int64 {
+	if n := len(sh.freeLog); n > 0 {
+		i := sh.freeLog[n-1]
+		sh.freeLog = sh.freeLog[:n-1]
+		sh.logs[i] = log
+		return int64(i)
+	}
+	sh.logs = append(sh.logs, log)
+	return int64(len(sh.logs) - 1)
+}
+
 func (sh *Shard) entryOf(r *record) Entry {
 	e := Entry{Kind: r.kind, Int: r.val, ExpireMs: r.expireMs}
-	if r.kind == KindString {
+	switch r.kind {
+	case KindString:
 		e.Bytes = sh.blobs[r.val]
+		e.Int = 0
+	case KindSlidingLog:
+		e.Log = sh.logs[r.val]
 		e.Int = 0
 	}
 	return e
@@ -312,10 +366,8 @@ func (sh *Shard) upsert(h uint64, key []byte, nowMs int64) *record {
 	pos, idx, ok := sh.lookup(h, key)
 	if ok {
 		r := sh.rec(idx)
-		if r.kind == KindString {
-			sh.freeBlobAt(uint32(r.val))
-			r.kind, r.val = KindNone, 0
-		}
+		sh.releaseValue(r)
+		r.kind, r.val = KindNone, 0
 		return r
 	}
 	return sh.insert(h, key, pos)
@@ -344,13 +396,14 @@ func (sh *Shard) Delete(h uint64, key []byte, nowMs int64) bool {
 		return false
 	}
 	r := sh.rec(idx)
-	live := r.expireMs == 0 || r.expireMs > nowMs
+	live := !expired(r, nowMs)
 	sh.removeAt(pos, idx)
 	return live
 }
 
 // SetExpire sets key's absolute expiry (0 = persist); an expiry at or
-// before nowMs deletes the key. It reports whether the key existed.
+// before nowMs deletes the key, as EXPIRE does in Redis. It reports
+// whether the key existed.
 func (sh *Shard) SetExpire(h uint64, key []byte, expireMs, nowMs int64) bool {
 	r, ok := sh.find(h, key, nowMs)
 	if !ok {
@@ -369,6 +422,7 @@ func (sh *Shard) Clear() {
 	sh.table = make([]uint64, 8)
 	sh.count, sh.nrec, sh.keyWaste, sh.sweepAt = 0, 0, 0, 0
 	sh.chunks, sh.freeRecs, sh.keys, sh.blobs, sh.freeBlob = nil, nil, nil, nil, nil
+	sh.logs, sh.freeLog = nil, nil
 }
 
 // Len returns the number of records in the shard, expired or not.
@@ -381,7 +435,7 @@ func (sh *Shard) Keys(nowMs int64) iter.Seq2[[]byte, Entry] {
 	return func(yield func([]byte, Entry) bool) {
 		for i := uint32(0); i < sh.nrec; i++ {
 			r := sh.rec(i)
-			if r.kind == KindNone || (r.expireMs != 0 && r.expireMs <= nowMs) {
+			if r.kind == KindNone || expired(r, nowMs) {
 				continue
 			}
 			if !yield(sh.keyOf(r), sh.entryOf(r)) {
@@ -399,7 +453,7 @@ func (sh *Shard) ScanFrom(from uint32, limit int, nowMs int64, fn func(key []byt
 	for ; i < sh.nrec && examined < limit; i++ {
 		examined++
 		r := sh.rec(i)
-		if r.kind == KindNone || (r.expireMs != 0 && r.expireMs <= nowMs) {
+		if r.kind == KindNone || expired(r, nowMs) {
 			continue
 		}
 		fn(sh.keyOf(r), sh.entryOf(r))
@@ -422,7 +476,7 @@ func (sh *Shard) Sweep(nowMs int64, budget int, onExpire func(key []byte)) int {
 		i := sh.sweepAt
 		sh.sweepAt++
 		r := sh.rec(i)
-		if r.kind == KindNone || r.expireMs == 0 || r.expireMs > nowMs {
+		if r.kind == KindNone || !expired(r, nowMs) {
 			continue
 		}
 		key := sh.keyOf(r)

@@ -36,7 +36,7 @@ func TestStoreMatchesMapModel(t *testing.T) {
 		case op < 8:
 			got := sh.Delete(h, kb, now)
 			m, ok := model[k]
-			want := ok && (m.exp == 0 || m.exp > now)
+			want := ok && (m.exp == 0 || m.exp >= now)
 			if got != want {
 				t.Fatalf("op %d: Delete(%s) = %v, want %v", i, k, got, want)
 			}
@@ -48,7 +48,7 @@ func TestStoreMatchesMapModel(t *testing.T) {
 			for mk, mv := range model {
 				mkb := []byte(mk)
 				e, ok := sh.Get(Hash(mkb), mkb, now)
-				alive := mv.exp == 0 || mv.exp > now
+				alive := mv.exp == 0 || mv.exp >= now
 				if ok != alive || (ok && (e.Int != mv.v || e.ExpireMs != mv.exp)) {
 					t.Fatalf("op %d: Get(%s) = %+v %v, model %+v alive %v", i, mk, e, ok, mv, alive)
 				}
@@ -76,7 +76,7 @@ func TestSweepReclaimsExpiredKeys(t *testing.T) {
 	}
 	var seen int
 	for range 1000 {
-		sh.Sweep(200, 64, func([]byte) { seen++ })
+		sh.Sweep(201, 64, func([]byte) { seen++ })
 	}
 	if sh.Len() != 1000 || seen != 9000 {
 		t.Fatalf("after sweeping: %d keys left, %d reported; want 1000 and 9000", sh.Len(), seen)

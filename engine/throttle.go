@@ -10,7 +10,22 @@ import "strconv"
 // ErrExpire comes with a written key (no expiry) and no Result, matching
 // redis-cell's error reply.
 func (sh *Shard) ThrottleGCRA(h uint64, key []byte, p GCRAParams, nowNs int64) (Result, error) {
-	emission := EmissionInterval(p.Count, p.Period)
+	return sh.gcra(h, key, p, EmissionInterval(p.Count, p.Period), nowNs, false)
+}
+
+// PeekGCRA answers what ThrottleGCRA would, errors included, and changes
+// nothing: no key is created, no TAT or TTL moves.
+func (sh *Shard) PeekGCRA(h uint64, key []byte, p GCRAParams, nowNs int64) (Result, error) {
+	return sh.gcra(h, key, p, EmissionInterval(p.Count, p.Period), nowNs, true)
+}
+
+// ThrottleGCRAInterval is ThrottleGCRA with the emission interval given in
+// nanoseconds (the GCRA command's fractional periods); peek as PeekGCRA.
+func (sh *Shard) ThrottleGCRAInterval(h uint64, key []byte, p GCRAParams, emission, nowNs int64, peek bool) (Result, error) {
+	return sh.gcra(h, key, p, emission, nowNs, peek)
+}
+
+func (sh *Shard) gcra(h uint64, key []byte, p GCRAParams, emission, nowNs int64, peek bool) (Result, error) {
 	if emission == 0 {
 		return Result{}, ErrZeroRate
 	}
@@ -38,19 +53,18 @@ func (sh *Shard) ThrottleGCRA(h uint64, key []byte, p GCRAParams, nowNs int64) (
 	if exists && stored == -1 {
 		return Result{}, ErrUpdateFailed
 	}
+	if peek {
+		if out.ttlMs < -1 {
+			return Result{}, ErrExpire
+		}
+		return out.res, nil
+	}
 	var expire int64
 	switch {
 	case out.ttlMs >= 0:
 		expire = nowMs + out.ttlMs
 	case out.ttlMs == -1:
 		expire = 0
-	}
-	if expire != 0 && expire <= nowMs {
-		// An expiry of "now" removes the key at once, as in Redis.
-		if exists {
-			sh.Delete(h, key, nowMs)
-		}
-		return out.res, nil
 	}
 	sh.SetInt(h, key, KindGCRA, out.newTAT, expire, nowMs)
 	if out.ttlMs < -1 {

@@ -10,13 +10,7 @@ import (
 
 // typeName is what TYPE answers for each kind; limiter state created by
 // CL.THROTTLE is a string, as in Redis with redis-cell.
-func typeName(k engine.Kind) string {
-	switch k {
-	case engine.KindString, engine.KindGCRA:
-		return "string"
-	}
-	return "none"
-}
+func typeName(k engine.Kind) string { return k.String() }
 
 // appendValue writes a string-like value: the bytes of a string, the
 // decimal TAT of a GCRA key. ok is false for kinds GET cannot read.

@@ -2,6 +2,8 @@ package server
 
 import (
 	"errors"
+	"math"
+	"strconv"
 
 	"github.com/rlserver/rlserver/engine"
 )
@@ -52,6 +54,157 @@ func cellError(err error) string {
 	case errors.Is(err, engine.ErrUpdateFailed):
 		return cellUpdate
 	case errors.Is(err, engine.ErrWrongType):
+		return errWrongType
+	}
+	return "ERR " + err.Error()
+}
+
+// cmdPeek is CL.PEEK: CL.THROTTLE's reply, computed without writing.
+func cmdPeek(s *Server, c *Client, args [][]byte, now int64) {
+	if len(args) > 6 {
+		c.out = appendError(c.out, "ERR wrong number of arguments for 'cl.peek' command")
+		return
+	}
+	p := engine.GCRAParams{Quantity: 1}
+	fields := [4]*int64{&p.MaxBurst, &p.Count, &p.Period, &p.Quantity}
+	for i, a := range args[2:] {
+		v, ok := parseInt64(a)
+		if !ok {
+			c.out = appendError(c.out, cellParse+string(a))
+			return
+		}
+		*fields[i] = v
+	}
+	sh, h := s.lockKey(c, args[1])
+	defer s.unlock(c, sh)
+	r, err := sh.PeekGCRA(h, args[1], p, now)
+	if err != nil {
+		c.out = appendError(c.out, cellError(err))
+		return
+	}
+	c.out = appendResult(c.out, r.Limited, r.Limit, r.Remaining, r.RetryAfter, r.ResetAfter)
+}
+
+// cmdGCRA is GCRA key max_burst tokens_per_period period [TOKENS n], the
+// command Redis 8.8 designed: period is a decimal number of seconds and
+// arguments are validated with ERR replies instead of wrapping.
+func cmdGCRA(s *Server, c *Client, args [][]byte, now int64) {
+	burst, ok1 := parseRedisInt(args[2])
+	tokens, ok2 := parseRedisInt(args[3])
+	if !ok1 || !ok2 {
+		c.out = appendError(c.out, errNotInteger)
+		return
+	}
+	period, err := strconv.ParseFloat(string(args[4]), 64)
+	if err != nil || math.IsNaN(period) || math.IsInf(period, 0) {
+		c.out = appendError(c.out, "ERR period is not a valid float")
+		return
+	}
+	n := int64(1)
+	switch {
+	case len(args) == 7 && eqFold(args[5], "tokens"):
+		v, ok := parseRedisInt(args[6])
+		if !ok {
+			c.out = appendError(c.out, errNotInteger)
+			return
+		}
+		n = v
+	case len(args) != 5:
+		c.out = appendError(c.out, errSyntax)
+		return
+	}
+	switch {
+	case burst < 0:
+		c.out = appendError(c.out, "ERR max_burst must be a non-negative integer")
+		return
+	case tokens < 1:
+		c.out = appendError(c.out, "ERR tokens_per_period must be a positive integer")
+		return
+	case !(period > 0) || period > float64(engine.MaxWindowPeriod):
+		c.out = appendError(c.out, "ERR period must be a positive number of seconds (at most "+strconv.FormatInt(engine.MaxWindowPeriod, 10)+")")
+		return
+	case n < 0:
+		c.out = appendError(c.out, "ERR TOKENS must be a non-negative integer")
+		return
+	}
+	emission := int64(math.Round(period*1e9)) / tokens
+	if emission < 1 {
+		c.out = appendError(c.out, "ERR rate too high: less than one nanosecond per token")
+		return
+	}
+	if burst > math.MaxInt64/emission-1 || n > math.MaxInt64/emission {
+		c.out = appendError(c.out, "ERR max_burst or TOKENS too large for this rate")
+		return
+	}
+	p := engine.GCRAParams{MaxBurst: burst, Count: tokens, Quantity: n}
+	sh, h := s.lockKey(c, args[1])
+	defer s.unlock(c, sh)
+	r, err := sh.ThrottleGCRAInterval(h, args[1], p, emission, now, false)
+	if err != nil {
+		c.out = appendError(c.out, limiterError(err))
+		return
+	}
+	c.out = appendResult(c.out, r.Limited, r.Limit, r.Remaining, r.RetryAfter, r.ResetAfter)
+}
+
+// windowLimiter binds a window command to its engine method and cap.
+type windowLimiter struct {
+	name     string
+	peek     bool
+	maxLimit func(s *Server) int64
+	run      func(sh *engine.Shard, h uint64, key []byte, p engine.WindowParams, now int64, peek bool) (engine.Result, error)
+}
+
+var (
+	fixedWindow = windowLimiter{name: "fw", maxLimit: func(*Server) int64 { return math.MaxInt64 }, run: (*engine.Shard).ThrottleFixedWindow}
+	slidingWin  = windowLimiter{name: "sw", maxLimit: func(*Server) int64 { return engine.MaxSlidingLimit }, run: (*engine.Shard).ThrottleSlidingWindow}
+	slidingLog  = windowLimiter{name: "swlog", maxLimit: func(s *Server) int64 { return int64(s.cfg.MaxLogLimit) }, run: (*engine.Shard).ThrottleSlidingLog}
+)
+
+// windowCommand makes the handler for SW/SWLOG/FW.THROTTLE and .PEEK:
+// key limit period [quantity].
+func windowCommand(l windowLimiter, peek bool) handler {
+	return func(s *Server, c *Client, args [][]byte, now int64) {
+		if len(args) > 5 {
+			name := l.name + ".throttle"
+			if peek {
+				name = l.name + ".peek"
+			}
+			c.out = appendError(c.out, "ERR wrong number of arguments for '"+name+"' command")
+			return
+		}
+		p := engine.WindowParams{Quantity: 1}
+		fields := [3]*int64{&p.Limit, &p.Period, &p.Quantity}
+		for i, a := range args[2:] {
+			v, ok := parseRedisInt(a)
+			if !ok {
+				c.out = appendError(c.out, errNotInteger)
+				return
+			}
+			*fields[i] = v
+		}
+		if err := engine.ValidateWindow(p, l.maxLimit(s)); err != nil {
+			msg := "ERR " + err.Error()
+			if errors.Is(err, engine.ErrTooLarge) {
+				msg += " (" + strconv.FormatInt(l.maxLimit(s), 10) + ")"
+			}
+			c.out = appendError(c.out, msg)
+			return
+		}
+		sh, h := s.lockKey(c, args[1])
+		defer s.unlock(c, sh)
+		r, err := l.run(sh, h, args[1], p, now, peek)
+		if err != nil {
+			c.out = appendError(c.out, limiterError(err))
+			return
+		}
+		c.out = appendResult(c.out, r.Limited, r.Limit, r.Remaining, r.RetryAfter, r.ResetAfter)
+	}
+}
+
+// limiterError maps engine errors of the native commands to ERR lines.
+func limiterError(err error) string {
+	if errors.Is(err, engine.ErrWrongType) {
 		return errWrongType
 	}
 	return "ERR " + err.Error()

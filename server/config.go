@@ -47,6 +47,9 @@ type Config struct {
 	SweepEvery int64 // nanoseconds
 	// SweepBudget is how many records each sweep examines per shard.
 	SweepBudget int
+	// MaxLogLimit caps SWLOG's limit: its memory per key grows with it.
+	// Default 10000 (80 KB per key at most).
+	MaxLogLimit int
 	// MaxTrackedKeys caps the client-tracking table (Redis's
 	// tracking-table-max-keys, 1M).
 	MaxTrackedKeys int
@@ -67,6 +70,7 @@ func DefaultConfig() Config {
 		SweepEvery:     100e6,
 		SweepBudget:    64,
 		MaxTrackedKeys: 1 << 20,
+		MaxLogLimit:    10000,
 	}
 }
 
@@ -93,6 +97,8 @@ func (c Config) Validate() error {
 		return errors.New("client-query-buffer-limit must exceed proto-max-bulk-len")
 	case c.SweepEvery <= 0 || c.SweepBudget < 1:
 		return errors.New("sweeper interval and budget must be positive")
+	case c.MaxLogLimit < 1:
+		return errors.New("max-log-limit must be at least 1")
 	case c.MaxTrackedKeys < 1:
 		return errors.New("tracking-table-max-keys must be at least 1")
 	}

@@ -40,6 +40,7 @@ func run(argv []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.IOModel, "io-model", cfg.IOModel, "epoll (event loops, Linux) or goroutine (one per connection)")
 	fs.IntVar(&cfg.MaxClients, "maxclients", cfg.MaxClients, "maximum concurrent connections")
 	fs.IntVar(&cfg.Shards, "shards", cfg.Shards, "store shards (rounded up to a power of two)")
+	fs.IntVar(&cfg.MaxLogLimit, "max-log-limit", cfg.MaxLogLimit, "largest limit SWLOG.THROTTLE accepts (memory per key grows with it)")
 	maxKey := fs.String("max-key-bytes", strconv.Itoa(cfg.MaxKeyBytes), "longest key accepted (bytes, or kb/mb/gb)")
 	maxBulk := fs.String("proto-max-bulk-len", strconv.Itoa(cfg.MaxBulkBytes), "longest argument accepted (bytes, or kb/mb/gb)")
 	maxQuery := fs.String("client-query-buffer-limit", strconv.Itoa(cfg.MaxQueryBytes), "bytes buffered per connection for an incomplete command")
