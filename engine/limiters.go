@@ -110,8 +110,6 @@ func (sh *Shard) ThrottleSlidingLog(h uint64, key []byte, p WindowParams, nowNs 
 		r.expireMs = exp
 		return res, nil
 	}
-	sh.SetInt(h, key, KindSlidingLog, 0, exp, nowMs)
-	rr, _ := sh.find(h, key, nowMs)
-	rr.val = sh.storeLog(log)
+	sh.Restore(h, key, Entry{Kind: KindSlidingLog, Log: log, ExpireMs: exp}, nowMs)
 	return res, nil
 }

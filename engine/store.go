@@ -389,6 +389,19 @@ func (sh *Shard) SetInt(h uint64, key []byte, kind Kind, val, expireMs, nowMs in
 	r.expireMs = expireMs
 }
 
+// Restore writes a key exactly as a snapshot recorded it: its kind, state
+// and absolute expiry. e.Bytes and e.Log are copied.
+func (sh *Shard) Restore(h uint64, key []byte, e Entry, nowMs int64) {
+	r := sh.upsert(h, key, nowMs)
+	r.kind, r.val, r.expireMs = e.Kind, e.Int, e.ExpireMs
+	switch e.Kind {
+	case KindString:
+		r.val = int64(sh.storeBlob(e.Bytes))
+	case KindSlidingLog:
+		r.val = sh.storeLog(append([]int64(nil), e.Log...))
+	}
+}
+
 // Delete removes key; it reports whether a live key was removed.
 func (sh *Shard) Delete(h uint64, key []byte, nowMs int64) bool {
 	pos, idx, ok := sh.lookup(h, key)

@@ -20,22 +20,33 @@ func cmdNoCluster(s *Server, c *Client, args [][]byte, now int64) {
 	c.out = appendError(c.out, errNoCluster)
 }
 
-// cmdShutdown is SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]. Without persistence
-// there is nothing to save: SAVE is refused rather than pretended.
+// cmdShutdown is SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. The server
+// stops accepting, closes connections and then writes the final snapshot
+// (unless NOSAVE), so no write is lost between the snapshot and the exit.
 func cmdShutdown(s *Server, c *Client, args [][]byte, now int64) {
+	save := s.saver != nil
 	for _, a := range args[1:] {
 		switch {
-		case eqFold(a, "nosave"), eqFold(a, "now"), eqFold(a, "force"):
+		case eqFold(a, "nosave"):
+			save = false
 		case eqFold(a, "save"):
-			c.out = appendError(c.out, "ERR Errors trying to SHUTDOWN. Check logs.")
-			s.log.Warn("SHUTDOWN SAVE refused: this build has no persistence")
+			if s.saver == nil {
+				c.out = appendError(c.out, "ERR Errors trying to SHUTDOWN. Check logs.")
+				s.log.Warn("SHUTDOWN SAVE refused: persistence is disabled (no --data-dir)")
+				return
+			}
+			save = true
+		case eqFold(a, "now"), eqFold(a, "force"):
+		case eqFold(a, "abort"):
+			c.out = appendError(c.out, "ERR No shutdown in progress.")
 			return
 		default:
 			c.out = appendError(c.out, errSyntax)
 			return
 		}
 	}
-	s.log.Info("shutdown requested by client", "client", c.addr)
+	s.log.Info("shutdown requested by client", "client", c.addr, "save", save)
+	s.saveOnExit.Store(save)
 	s.requestShutdown()
 	c.quit = true
 }
@@ -163,12 +174,7 @@ func cmdInfo(s *Server, c *Client, args [][]byte, now int64) {
 		"maxmemory", "0",
 		"maxmemory_policy", "noeviction",
 	)
-	section("Persistence",
-		"loading", "0",
-		"rdb_changes_since_last_save", "0",
-		"rdb_bgsave_in_progress", "0",
-		"aof_enabled", "0",
-	)
+	section("Persistence", s.persistenceInfo()...)
 	section("Stats",
 		"total_connections_received", strconv.FormatInt(s.stats.connections.Load(), 10),
 		"total_commands_processed", strconv.FormatInt(s.stats.commands.Load(), 10),

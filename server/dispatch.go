@@ -128,6 +128,9 @@ func (s *Server) call(c *Client, cmd *command, args [][]byte, now int64) {
 		defer s.guard(c, start)
 		cmd.run(s, c, args, now)
 	}()
+	if cmd.flags&flagWrite != 0 && s.saver != nil {
+		s.saver.Changed()
+	}
 	if !s.tracking.active() {
 		return
 	}

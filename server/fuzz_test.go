@@ -42,6 +42,7 @@ func FuzzGlob(f *testing.F) {
 func testServer(t testing.TB) (*Server, *Client) {
 	cfg := DefaultConfig()
 	cfg.Shards = 4
+	cfg.DataDir = "" // no snapshots from unit tests
 	s, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rlserver/rlserver/engine"
+	"github.com/rlserver/rlserver/persistence"
 )
 
 // Version is the Redis version rlserver reports, so clients pick the
@@ -36,9 +37,11 @@ type Server struct {
 	wg        sync.WaitGroup
 	shutdown  chan struct{} // closed when a client asks for SHUTDOWN
 
-	tracking *tracker
-	stats    stats
-	started  time.Time
+	tracking   *tracker
+	saver      *persistence.Saver // nil without a data dir
+	saveOnExit atomic.Bool
+	stats      stats
+	started    time.Time
 }
 
 type stats struct {
@@ -70,7 +73,36 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s.tracking = newTracker(cfg.MaxTrackedKeys)
 	s.cmds = commandTable()
+	if cfg.DataDir != "" {
+		mode := persistence.RecoverRefuse
+		if cfg.RecoverPrevious {
+			mode = persistence.RecoverPrevious
+		}
+		st, info, err := persistence.LoadNewest(cfg.DataDir, func() *engine.Store { return engine.NewStore(cfg.Shards) }, s.clock.Now(), mode, log)
+		if err != nil {
+			return nil, err
+		}
+		if info.Path != "" {
+			log.Info("snapshot loaded", "path", info.Path, "keys", info.Keys, "expired", info.Expired, "duration", info.Duration)
+		}
+		s.store = st
+		s.saver = persistence.NewSaver(cfg.DataDir, st, s.clock.Now, log)
+		s.saveOnExit.Store(true)
+	}
 	return s, nil
+}
+
+// SaveOnExit reports whether the final snapshot should be written when the
+// server stops (not after SHUTDOWN NOSAVE, nor without a data dir).
+func (s *Server) SaveOnExit() bool { return s.saver != nil && s.saveOnExit.Load() }
+
+// Save writes a snapshot now (the final one at shutdown).
+func (s *Server) Save() error {
+	if s.saver == nil {
+		return nil
+	}
+	_, err := s.saver.Save()
+	return err
 }
 
 // Listen opens the RESP listener on cfg.Bind:cfg.Port.
@@ -93,6 +125,13 @@ func (s *Server) ShutdownRequested() <-chan struct{} { return s.shutdown }
 func (s *Server) Serve() error {
 	s.wg.Add(1)
 	go s.sweepLoop()
+	if s.saver != nil && s.cfg.SnapshotInterval > 0 {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.saver.Run(time.Duration(s.cfg.SnapshotInterval), s.done)
+		}()
+	}
 	if s.cfg.IOModel == IOEpoll {
 		return s.serveEpoll()
 	}

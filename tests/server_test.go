@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -79,6 +80,9 @@ var readyRE = regexp.MustCompile(`rlserver ready" addr=(127\.0\.0\.1:(\d+))`)
 func startServer(t testing.TB, extra ...string) *proc {
 	t.Helper()
 	args := append([]string{"--bind", "127.0.0.1", "--port", "0"}, extra...)
+	if !slices.Contains(extra, "--data-dir") {
+		args = append(args, "--data-dir", t.TempDir())
+	}
 	cmd := exec.Command(binary(t), args...)
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw

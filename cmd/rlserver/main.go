@@ -32,6 +32,7 @@ func main() {
 
 func run(argv []string, stderr io.Writer) error {
 	cfg := server.DefaultConfig()
+	var snapshotEvery time.Duration
 	fs := flag.NewFlagSet("rlserver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Bind, "bind", cfg.Bind, "address to listen on")
@@ -41,6 +42,9 @@ func run(argv []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.MaxClients, "maxclients", cfg.MaxClients, "maximum concurrent connections")
 	fs.IntVar(&cfg.Shards, "shards", cfg.Shards, "store shards (rounded up to a power of two)")
 	fs.IntVar(&cfg.MaxLogLimit, "max-log-limit", cfg.MaxLogLimit, "largest limit SWLOG.THROTTLE accepts (memory per key grows with it)")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for snapshots (empty: no persistence)")
+	fs.DurationVar(&snapshotEvery, "snapshot-interval", time.Duration(cfg.SnapshotInterval), "time between periodic snapshots (0: only SAVE, BGSAVE and shutdown)")
+	recoverMode := fs.String("snapshot-recover", "refuse", "when the newest snapshot is unusable: refuse (do not start) or previous (start from the one before)")
 	maxKey := fs.String("max-key-bytes", strconv.Itoa(cfg.MaxKeyBytes), "longest key accepted (bytes, or kb/mb/gb)")
 	maxBulk := fs.String("proto-max-bulk-len", strconv.Itoa(cfg.MaxBulkBytes), "longest argument accepted (bytes, or kb/mb/gb)")
 	maxQuery := fs.String("client-query-buffer-limit", strconv.Itoa(cfg.MaxQueryBytes), "bytes buffered per connection for an incomplete command")
@@ -65,6 +69,14 @@ func run(argv []string, stderr io.Writer) error {
 	}
 	if cfg.MaxQueryBytes, err = parseSize(*maxQuery); err != nil {
 		return fmt.Errorf("--client-query-buffer-limit: %w", err)
+	}
+	cfg.SnapshotInterval = int64(snapshotEvery)
+	switch *recoverMode {
+	case "refuse":
+	case "previous":
+		cfg.RecoverPrevious = true
+	default:
+		return fmt.Errorf("--snapshot-recover: want refuse or previous, got %q", *recoverMode)
 	}
 	log, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
@@ -106,6 +118,11 @@ func run(argv []string, stderr io.Writer) error {
 	defer cancel()
 	if err := srv.Close(ctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	if srv.SaveOnExit() {
+		if err := srv.Save(); err != nil {
+			return fmt.Errorf("final snapshot: %w", err)
+		}
 	}
 	log.Info("rlserver stopped")
 	return nil

@@ -1,0 +1,38 @@
+// Package persistence writes and reads snapshots of the engine's store, and
+// schedules them.
+//
+// # File format (version 1)
+//
+// All integers are little-endian. CRC is CRC-32C (Castagnoli).
+//
+//	header   magic "RLSNAP\r\n" (8 bytes)
+//	         version    uint32 (1)
+//	         created    int64  Unix ns when the snapshot began
+//	         crc        uint32 of the 20 bytes above
+//	blocks   length     uint32 payload bytes (> 0)
+//	         crc        uint32 of the payload
+//	         payload    entries, back to back (never split across blocks)
+//	end      length     uint32 0
+//	         entries    uint64 entries in the file
+//	         crc        uint32 of the 12 bytes above
+//
+// An entry is:
+//
+//	kind     uint8  1 string, 2 GCRA, 3 sliding window, 4 sliding log, 5 fixed window
+//	keylen   uvarint, then the key's bytes
+//	expire   int64  absolute Unix ms; 0 = none
+//	state    string:  uvarint length, then the bytes
+//	         GCRA:    int64 TAT (ns since the epoch, as redis-cell stores it)
+//	         sliding window: int64 prev<<32 | cur (window = expire − 2·period)
+//	         fixed window:   int64 count (the window ends at expire)
+//	         sliding log:    uvarint n, then n int64 request times (ns), ascending
+//
+// A reader verifies every CRC before using what it covers and reports the
+// offset of the first problem. Snapshots persist effects (state and absolute
+// expiry), never commands: a restored key answers exactly as it would have.
+//
+// Files are named snapshot-<created ns, 20 digits>.rls so that names sort by
+// age; a snapshot is written to a .tmp name, fsynced, renamed and its
+// directory fsynced, and only then are older snapshots removed (the newest
+// two are kept).
+package persistence

@@ -1,0 +1,161 @@
+package persistence
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+
+	"github.com/rlserver/rlserver/engine"
+)
+
+const (
+	magic         = "RLSNAP\r\n"
+	version       = 1
+	headerSize    = 8 + 4 + 8 + 4
+	blockTarget   = 64 << 10 // a block is flushed once its payload passes this
+	maxBlockBytes = 1 << 30  // a length above this is corruption, not data
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Entry kinds on disk. They are the format's own numbers, decoupled from
+// engine.Kind so the engine can renumber freely.
+const (
+	diskString        = 1
+	diskGCRA          = 2
+	diskSlidingWindow = 3
+	diskSlidingLog    = 4
+	diskFixedWindow   = 5
+)
+
+func diskKind(k engine.Kind) (byte, bool) {
+	switch k {
+	case engine.KindString:
+		return diskString, true
+	case engine.KindGCRA:
+		return diskGCRA, true
+	case engine.KindSlidingWindow:
+		return diskSlidingWindow, true
+	case engine.KindSlidingLog:
+		return diskSlidingLog, true
+	case engine.KindFixedWindow:
+		return diskFixedWindow, true
+	}
+	return 0, false
+}
+
+func engineKind(b byte) (engine.Kind, bool) {
+	switch b {
+	case diskString:
+		return engine.KindString, true
+	case diskGCRA:
+		return engine.KindGCRA, true
+	case diskSlidingWindow:
+		return engine.KindSlidingWindow, true
+	case diskSlidingLog:
+		return engine.KindSlidingLog, true
+	case diskFixedWindow:
+		return engine.KindFixedWindow, true
+	}
+	return 0, false
+}
+
+func appendHeader(b []byte, created int64) []byte {
+	start := len(b)
+	b = append(b, magic...)
+	b = binary.LittleEndian.AppendUint32(b, version)
+	b = binary.LittleEndian.AppendUint64(b, uint64(created))
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
+}
+
+// appendEntry encodes one entry.
+func appendEntry(b []byte, key []byte, e engine.Entry) []byte {
+	k, ok := diskKind(e.Kind)
+	if !ok {
+		return b
+	}
+	b = append(b, k)
+	b = binary.AppendUvarint(b, uint64(len(key)))
+	b = append(b, key...)
+	b = binary.LittleEndian.AppendUint64(b, uint64(e.ExpireMs))
+	switch e.Kind {
+	case engine.KindString:
+		b = binary.AppendUvarint(b, uint64(len(e.Bytes)))
+		b = append(b, e.Bytes...)
+	case engine.KindSlidingLog:
+		b = binary.AppendUvarint(b, uint64(len(e.Log)))
+		for _, t := range e.Log {
+			b = binary.LittleEndian.AppendUint64(b, uint64(t))
+		}
+	default:
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.Int))
+	}
+	return b
+}
+
+var errShort = errors.New("entry runs past the end of its block")
+
+// decodeEntry reads one entry from p, returning the bytes it used. The
+// returned key and bytes alias p.
+func decodeEntry(p []byte) (key []byte, e engine.Entry, n int, err error) {
+	if len(p) < 1 {
+		return nil, e, 0, errShort
+	}
+	kind, ok := engineKind(p[0])
+	if !ok {
+		return nil, e, 0, fmt.Errorf("unknown entry kind %d", p[0])
+	}
+	e.Kind = kind
+	n = 1
+	klen, m := binary.Uvarint(p[n:])
+	if m <= 0 || klen > uint64(len(p)) {
+		return nil, e, 0, errors.New("bad key length")
+	}
+	n += m
+	if uint64(len(p)-n) < klen+8 {
+		return nil, e, 0, errShort
+	}
+	key = p[n : n+int(klen)]
+	n += int(klen)
+	e.ExpireMs = int64(binary.LittleEndian.Uint64(p[n:]))
+	n += 8
+	switch kind {
+	case engine.KindString:
+		vlen, m := binary.Uvarint(p[n:])
+		if m <= 0 || vlen > uint64(len(p)-n-m) {
+			return nil, e, 0, errors.New("bad value length")
+		}
+		n += m
+		e.Bytes = p[n : n+int(vlen)]
+		n += int(vlen)
+	case engine.KindSlidingLog:
+		cnt, m := binary.Uvarint(p[n:])
+		if m <= 0 || cnt > uint64(len(p)-n-m)/8 || cnt > math.MaxInt32 {
+			return nil, e, 0, errors.New("bad log length")
+		}
+		n += m
+		e.Log = make([]int64, cnt)
+		for i := range e.Log {
+			e.Log[i] = int64(binary.LittleEndian.Uint64(p[n:]))
+			n += 8
+		}
+	default:
+		if len(p)-n < 8 {
+			return nil, e, 0, errShort
+		}
+		e.Int = int64(binary.LittleEndian.Uint64(p[n:]))
+		n += 8
+	}
+	return key, e, n, nil
+}
+
+// appendHeaderVersion is appendHeader with another version number, for
+// tests of files from other versions.
+func appendHeaderVersion(created int64, v uint32) []byte {
+	b := append([]byte(nil), magic...)
+	b = binary.LittleEndian.AppendUint32(b, v)
+	b = binary.LittleEndian.AppendUint64(b, uint64(created))
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}

@@ -1,0 +1,212 @@
+package persistence
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/rlserver/rlserver/engine"
+)
+
+const now = int64(1_795_730_160) * 1e9
+
+// fill puts every kind of state into a store and returns a description of
+// each key for comparison.
+func fill(t testing.TB, st *engine.Store, n int) {
+	t.Helper()
+	nowMs := now / 1e6
+	for i := range n {
+		k := []byte(fmt.Sprintf("key:%d", i))
+		h := engine.Hash(k)
+		sh := st.ShardOf(h)
+		sh.Lock()
+		switch i % 6 {
+		case 0:
+			sh.ThrottleGCRA(h, k, engine.GCRAParams{MaxBurst: 5, Count: 1, Period: 60, Quantity: 2}, now)
+		case 1:
+			sh.ThrottleSlidingWindow(h, k, engine.WindowParams{Limit: 10, Period: 60, Quantity: 3}, now, false)
+		case 2:
+			for j := range 4 {
+				sh.ThrottleSlidingLog(h, k, engine.WindowParams{Limit: 10, Period: 60, Quantity: 1}, now+int64(j)*1e6, false)
+			}
+		case 3:
+			sh.ThrottleFixedWindow(h, k, engine.WindowParams{Limit: 10, Period: 60, Quantity: 4}, now, false)
+		case 4:
+			sh.SetString(h, k, []byte("value\x00\xff"), 0, nowMs)
+		case 5:
+			sh.SetString(h, append(k, ":long-key-beyond-the-inline-limit"...), []byte(""), nowMs+5000, nowMs)
+		}
+		sh.Unlock()
+	}
+}
+
+func dump(st *engine.Store, nowMs int64) []string {
+	var out []string
+	for i := range st.NumShards() {
+		sh := st.Shard(i)
+		sh.Lock()
+		for k, e := range sh.Keys(nowMs) {
+			out = append(out, fmt.Sprintf("%q %v %d %q %v %d", k, e.Kind, e.Int, e.Bytes, e.Log, e.ExpireMs))
+		}
+		sh.Unlock()
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestRoundTripEveryKind(t *testing.T) {
+	dir := t.TempDir()
+	st := engine.NewStore(8)
+	fill(t, st, 600)
+	info, err := Write(dir, st, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Keys != 600 || info.Bytes == 0 {
+		t.Fatalf("wrote %+v", info)
+	}
+	back := engine.NewStore(4) // a different shard count must not matter
+	li, err := Load(info.Path, back, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if li.Keys != 600 {
+		t.Fatalf("loaded %d keys", li.Keys)
+	}
+	if a, b := dump(st, now/1e6), dump(back, now/1e6); !slices.Equal(a, b) {
+		t.Fatalf("round trip differs:\n%v\n%v", a[:3], b[:3])
+	}
+	// A restored GCRA key answers exactly as the original would.
+	k := []byte("key:0")
+	h := engine.Hash(k)
+	later := now + 7e9
+	r1, _ := st.ShardOf(h).ThrottleGCRA(h, k, engine.GCRAParams{MaxBurst: 5, Count: 1, Period: 60, Quantity: 1}, later)
+	r2, _ := back.ShardOf(h).ThrottleGCRA(h, k, engine.GCRAParams{MaxBurst: 5, Count: 1, Period: 60, Quantity: 1}, later)
+	if r1 != r2 {
+		t.Fatalf("restored key answers %+v, original %+v", r2, r1)
+	}
+	// Loading after expiry drops the keys that expired meanwhile.
+	gone := engine.NewStore(4)
+	li, err = Load(info.Path, gone, now+6e9)
+	if err != nil || li.Expired != 100 {
+		t.Fatalf("load 6 s later: %+v %v, want 100 expired", li, err)
+	}
+}
+
+func writeSample(t *testing.T) (string, []byte) {
+	t.Helper()
+	dir := t.TempDir()
+	st := engine.NewStore(4)
+	fill(t, st, 300)
+	info, err := Write(dir, st, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(info.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Path, data
+}
+
+// Every flipped byte and every truncation is detected with an offset.
+func TestCorruptionIsDetected(t *testing.T) {
+	path, data := writeSample(t)
+	bad := filepath.Join(t.TempDir(), "bad.rls")
+	check := func(what string, b []byte) {
+		t.Helper()
+		if err := os.WriteFile(bad, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(bad, engine.NewStore(4), now)
+		var ce *CorruptError
+		if !errors.As(err, &ce) {
+			t.Fatalf("%s: got %v, want a CorruptError", what, err)
+		}
+	}
+	for off := 0; off < len(data); off += max(1, len(data)/500) {
+		b := slices.Clone(data)
+		b[off] ^= 0x40
+		check(fmt.Sprintf("flip at %d", off), b)
+	}
+	for n := 0; n < len(data); n += max(1, len(data)/500) {
+		check(fmt.Sprintf("truncated to %d", n), data[:n])
+	}
+	check("trailing garbage", append(slices.Clone(data), 0))
+	_, err := Load(path, engine.NewStore(4), now)
+	if err != nil {
+		t.Fatal("the original must still load:", err)
+	}
+	if err := os.WriteFile(bad, []byte("REDIS0011\xfa\tredis-ver"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(bad, engine.NewStore(4), now); err == nil || !errors.As(err, new(*CorruptError)) {
+		t.Fatalf("an RDB file: %v", err)
+	}
+}
+
+func TestFutureVersionIsRefused(t *testing.T) {
+	_, data := writeSample(t)
+	b := slices.Clone(data)
+	copy(b, appendHeaderVersion(now, 2)) // a valid header of version 2
+	p := filepath.Join(t.TempDir(), "future.rls")
+	os.WriteFile(p, b, 0o644)
+	_, err := Load(p, engine.NewStore(4), now)
+	var ce *CorruptError
+	if !errors.As(err, &ce) || ce.Offset != 8 {
+		t.Fatalf("future version: %v", err)
+	}
+}
+
+// A crash between writing the temp file and renaming it leaves the
+// previous snapshot as the newest, loadable one.
+func TestCrashBeforeRenameKeepsPreviousSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	st := engine.NewStore(4)
+	fill(t, st, 60)
+	first, err := Write(dir, st, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The crashed writer's leftovers: a partial temp file for a newer one.
+	partial := filepath.Join(dir, fileName(now+1e9)+".tmp")
+	os.WriteFile(partial, []byte(magic+"half"), 0o644)
+	files, _ := List(dir)
+	if len(files) != 1 || files[0] != first.Path {
+		t.Fatalf("List = %v", files)
+	}
+	if _, err := Load(files[0], engine.NewStore(4), now); err != nil {
+		t.Fatal(err)
+	}
+	RemoveStaleTemps(dir)
+	if _, err := os.Stat(partial); !os.IsNotExist(err) {
+		t.Fatal("stale temp file not removed")
+	}
+}
+
+func TestOnlyTheNewestTwoAreKept(t *testing.T) {
+	dir := t.TempDir()
+	st := engine.NewStore(2)
+	fill(t, st, 10)
+	for i := range 5 {
+		if _, err := Write(dir, st, now+int64(i)*1e9); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, _ := List(dir)
+	if len(files) != 2 || files[0] != filepath.Join(dir, fileName(now+4e9)) {
+		t.Fatalf("kept %v", files)
+	}
+}
+
+func TestUnwritableDirectory(t *testing.T) {
+	dir := t.TempDir()
+	notDir := filepath.Join(dir, "file")
+	os.WriteFile(notDir, nil, 0o644)
+	if _, err := Write(notDir, engine.NewStore(1), now); err == nil {
+		t.Fatal("writing into a file path succeeded")
+	}
+}

@@ -1,0 +1,185 @@
+package persistence
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rlserver/rlserver/engine"
+)
+
+// Info describes one snapshot written or loaded.
+type Info struct {
+	Path     string
+	Created  int64 // Unix ns
+	Keys     int64 // entries in the file (written), or restored (loaded)
+	Expired  int64 // entries dropped on load because they had expired
+	Bytes    int64
+	Duration time.Duration
+}
+
+const (
+	filePrefix = "snapshot-"
+	fileSuffix = ".rls"
+	keepFiles  = 2 // the newest and the previous good one
+)
+
+func fileName(created int64) string { return fmt.Sprintf("%s%020d%s", filePrefix, created, fileSuffix) }
+
+// Write snapshots st into dir at instant now (Unix ns). It walks the store
+// one shard at a time, holding each shard's lock only while that shard's
+// entries are encoded, so serving never stops. The file is complete and
+// durable before Write returns; older snapshots beyond the newest two are
+// removed only then.
+func Write(dir string, st *engine.Store, now int64) (Info, error) {
+	start := time.Now()
+	info := Info{Created: now, Path: filepath.Join(dir, fileName(now))}
+	tmp := info.Path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return info, fmt.Errorf("persistence: create %s: %w", tmp, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	w := bufio.NewWriterSize(f, 1<<20)
+	if _, err := w.Write(appendHeader(nil, now)); err != nil {
+		return info, fmt.Errorf("persistence: write %s: %w", tmp, err)
+	}
+	// Each shard is encoded into buf under its lock (microseconds for
+	// thousands of keys) and written after the lock is released, so a slow
+	// disk never stalls a shard.
+	var buf []byte
+	var cuts []int
+	nowMs := now / 1e6
+	var werr error
+	for i := 0; i < st.NumShards() && werr == nil; i++ {
+		buf, cuts = buf[:0], cuts[:0]
+		sh := st.Shard(i)
+		sh.Lock()
+		last := 0
+		for key, e := range sh.Keys(nowMs) {
+			buf = appendEntry(buf, key, e)
+			info.Keys++
+			if len(buf)-last >= blockTarget {
+				cuts = append(cuts, len(buf))
+				last = len(buf)
+			}
+		}
+		sh.Unlock()
+		if last < len(buf) {
+			cuts = append(cuts, len(buf))
+		}
+		prev := 0
+		for _, cut := range cuts {
+			if werr = writeBlock(w, buf[prev:cut]); werr != nil {
+				break
+			}
+			prev = cut
+		}
+		if cap(buf) > 16<<20 {
+			buf = nil
+		}
+	}
+	if werr == nil {
+		var end [16]byte
+		binary.LittleEndian.PutUint64(end[4:12], uint64(info.Keys))
+		binary.LittleEndian.PutUint32(end[12:], crc32.Checksum(end[:12], castagnoli))
+		_, werr = w.Write(end[:])
+	}
+	if werr == nil {
+		werr = w.Flush()
+	}
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if werr != nil {
+		return info, fmt.Errorf("persistence: write %s: %w", tmp, werr)
+	}
+	if st, err := f.Stat(); err == nil {
+		info.Bytes = st.Size()
+	}
+	if err := f.Close(); err != nil {
+		return info, fmt.Errorf("persistence: close %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, info.Path); err != nil {
+		return info, fmt.Errorf("persistence: rename %s: %w", tmp, err)
+	}
+	ok = true
+	if err := syncDir(dir); err != nil {
+		return info, fmt.Errorf("persistence: sync %s: %w", dir, err)
+	}
+	info.Duration = time.Since(start)
+	prune(dir)
+	return info, nil
+}
+
+func writeBlock(w *bufio.Writer, block []byte) error {
+	var hdr [8]byte
+	binary.LittleEndian.PutUint32(hdr[:4], uint32(len(block)))
+	binary.LittleEndian.PutUint32(hdr[4:], crc32.Checksum(block, castagnoli))
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(block)
+	return err
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// List returns the snapshot files in dir, newest first.
+func List(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		n := e.Name()
+		if strings.HasPrefix(n, filePrefix) && strings.HasSuffix(n, fileSuffix) && !e.IsDir() {
+			out = append(out, filepath.Join(dir, n))
+		}
+	}
+	slices.Sort(out)
+	slices.Reverse(out)
+	return out, nil
+}
+
+// prune removes all but the newest keepFiles snapshots, and temp files
+// left by a crash.
+func prune(dir string) {
+	files, err := List(dir)
+	if err != nil {
+		return
+	}
+	for _, f := range files[min(len(files), keepFiles):] {
+		os.Remove(f)
+	}
+}
+
+// RemoveStaleTemps deletes .tmp files a crash left behind in dir.
+func RemoveStaleTemps(dir string) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if n := e.Name(); strings.HasPrefix(n, filePrefix) && strings.HasSuffix(n, fileSuffix+".tmp") {
+			os.Remove(filepath.Join(dir, n))
+		}
+	}
+}
