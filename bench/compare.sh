@@ -24,7 +24,7 @@ hz=$(getconf CLK_TCK)
 
 "$out/rlserver" --port "$RL_PORT" --log-level warn $RL_FLAGS &
 rl_pid=$!
-redis-server --port "$REDIS_PORT" --save "" --appendonly no --bind 127.0.0.1 --daemonize no --loglevel warning &
+redis-server --port "$REDIS_PORT" --save "" --appendonly no --bind 127.0.0.1 --daemonize no --loglevel warning >/dev/null &
 redis_pid=$!
 trap 'kill $rl_pid $redis_pid 2>/dev/null; wait 2>/dev/null' EXIT
 for p in "$RL_PORT" "$REDIS_PORT"; do

@@ -25,6 +25,9 @@ type Config struct {
 	// IOModel is IOEpoll (the default on Linux: no goroutine wake-up per
 	// request) or IOGoroutine (portable).
 	IOModel string
+	// IOThreads is the number of epoll event loops; 0 means half the CPUs
+	// (GOMAXPROCS/2, at least one).
+	IOThreads int
 	// MaxClients caps concurrent connections (Redis's default, 10000).
 	MaxClients int
 	// Shards is the number of store shards (rounded to a power of two).
@@ -95,6 +98,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("io-model must be %q or %q", IOEpoll, IOGoroutine)
 	case c.IOModel == IOEpoll && !epollSupported:
 		return errors.New("io-model epoll needs Linux")
+	case c.IOThreads < 0 || c.IOThreads > 1024:
+		return errors.New("io-threads must be between 0 and 1024")
 	case c.MaxClients < 1:
 		return errors.New("maxclients must be at least 1")
 	case c.Shards < 1 || c.Shards > 1<<16:

@@ -39,6 +39,7 @@ func run(argv []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.Port, "port", cfg.Port, "RESP port (0 picks a free one)")
 	fs.StringVar(&cfg.RequirePass, "requirepass", "", "password clients must AUTH with (empty: none)")
 	fs.StringVar(&cfg.IOModel, "io-model", cfg.IOModel, "epoll (event loops, Linux) or goroutine (one per connection)")
+	fs.IntVar(&cfg.IOThreads, "io-threads", cfg.IOThreads, "epoll event loops (0: half the CPUs, at least one)")
 	fs.IntVar(&cfg.MaxClients, "maxclients", cfg.MaxClients, "maximum concurrent connections")
 	fs.IntVar(&cfg.Shards, "shards", cfg.Shards, "store shards (rounded up to a power of two)")
 	fs.IntVar(&cfg.MaxLogLimit, "max-log-limit", cfg.MaxLogLimit, "largest limit SWLOG.THROTTLE accepts (memory per key grows with it)")
