@@ -142,13 +142,22 @@ func TestLimiterFamilyRedisCLI(t *testing.T) {
 	cli := requireTool(t, "redis-cli")
 	srv := startServer(t)
 	cmd := exec.Command(cli, "-h", "127.0.0.1", "-p", srv.Port)
-	cmd.Stdin = strings.NewReader("FW.THROTTLE api:user1 2 3600\nFW.THROTTLE api:user1 2 3600\nFW.THROTTLE api:user1 2 3600 1\nTYPE api:user1\n")
+	cmd.Stdin = strings.NewReader("FW.THROTTLE api:user1 2 3600\nFW.THROTTLE api:user1 2 3600\nFW.THROTTLE api:user1 2 3600 1\nTYPE api:user1\n" +
+		"SW.THROTTLE sw 1 60\nSW.PEEK sw 1 60\nSWLOG.THROTTLE log 1 60\nSWLOG.PEEK log 1 60\nFW.PEEK api:user1 2 3600\n" +
+		"GCRA g 0 1 0.5\nGCRA g 0 1 0.5 TOKENS 1\nCL.PEEK g 0 1 1\n")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != 16 || lines[0] != "0" || lines[2] != "1" || lines[5] != "0" || lines[10] != "1" || lines[15] != "fixed-window" {
-		t.Fatalf("redis-cli output:\n%s", out)
+	// Five lines per limiter reply; the first of each is the limited flag.
+	want := map[int]string{0: "0", 5: "0", 10: "1", 15: "fixed-window", 16: "0", 21: "1", 26: "0", 31: "1", 36: "1", 41: "0", 46: "1", 51: "1"}
+	if len(lines) != 56 {
+		t.Fatalf("redis-cli printed %d lines:\n%s", len(lines), out)
+	}
+	for i, w := range want {
+		if lines[i] != w {
+			t.Fatalf("line %d = %q, want %q; output:\n%s", i, lines[i], w, out)
+		}
 	}
 }

@@ -218,3 +218,29 @@ func TestSaveFailureKeepsServing(t *testing.T) {
 		t.Fatal("the last good snapshot is gone:", err)
 	}
 }
+
+// A full disk, simulated with a file-size limit: SAVE fails with the
+// system's error, the previous snapshot survives and serving goes on.
+func TestSaveOnFullDisk(t *testing.T) {
+	t.Parallel()
+	prlimit := requireTool(t, "prlimit")
+	dir := t.TempDir()
+	srv := startWrapped(t, []string{prlimit, "--fsize=65536", "--"}, "--data-dir", dir, "--snapshot-interval", "0")
+	rc := newRaw(dial(t, srv.Addr))
+	loadKeys(t, rc, "s:", 100)
+	if got, _ := rc.do("SAVE"); got != status("OK") {
+		t.Fatalf("small SAVE = %v", got)
+	}
+	loadKeys(t, rc, "big:", 20_000) // well over 64 KiB of snapshot
+	got, _ := rc.do("SAVE")
+	if e, ok := got.(respError); !ok || !strings.Contains(string(e), "file too large") {
+		t.Fatalf("SAVE past the file-size limit = %#v", got)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "snapshot-*"))
+	if len(files) != 1 || strings.HasSuffix(files[0], ".tmp") {
+		t.Fatalf("files after the failed save: %v", files)
+	}
+	if got, _ := rc.do("DBSIZE"); got != int64(20_100) {
+		t.Fatalf("DBSIZE = %v", got)
+	}
+}

@@ -79,11 +79,18 @@ var readyRE = regexp.MustCompile(`rlserver ready" addr=(127\.0\.0\.1:(\d+))`)
 // the test ends.
 func startServer(t testing.TB, extra ...string) *proc {
 	t.Helper()
+	return startWrapped(t, nil, extra...)
+}
+
+// startWrapped runs the server under a wrapper command (e.g. prlimit).
+func startWrapped(t testing.TB, wrapper []string, extra ...string) *proc {
+	t.Helper()
 	args := append([]string{"--bind", "127.0.0.1", "--port", "0"}, extra...)
 	if !slices.Contains(extra, "--data-dir") {
 		args = append(args, "--data-dir", t.TempDir())
 	}
-	cmd := exec.Command(binary(t), args...)
+	argv := append(append(slices.Clone(wrapper), binary(t)), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
 	cmd.Stdout = os.Stdout
