@@ -2,7 +2,8 @@
 # p99 latency of CL.THROTTLE with 1M keys in the store, without and while
 # snapshots are being written (BGSAVE issued back to back during the run).
 #
-#   bench/snapshot_p99.sh [keys]
+#   bench/snapshot_p99.sh [keys]          # BGSAVE back to back (worst case)
+#   GAP=1 bench/snapshot_p99.sh           # one BGSAVE a second
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench/out
@@ -25,7 +26,7 @@ p99() { awk -F'","' '{print $7}'; }
 quiet=$(bench | p99)
 ( while kill -0 $pid 2>/dev/null && [ ! -f "$dir/stop" ]; do
     redis-cli -p "$port" BGSAVE >/dev/null 2>&1 || true
-    sleep 0.01
+    sleep "${GAP:-0.01}"
   done ) &
 saver=$!
 busy=$(bench | p99)

@@ -63,7 +63,9 @@ func Write(dir string, st *engine.Store, now int64) (Info, error) {
 	var cuts []int
 	nowMs := now / 1e6
 	var werr error
+	var worked time.Duration
 	for i := 0; i < st.NumShards() && werr == nil; i++ {
+		shardStart := time.Now()
 		buf, cuts = buf[:0], cuts[:0]
 		sh := st.Shard(i)
 		sh.Lock()
@@ -86,6 +88,13 @@ func Write(dir string, st *engine.Store, now int64) (Info, error) {
 				break
 			}
 			prev = cut
+		}
+		// Pace the snapshot to half a core: after each 2 ms of work, rest as
+		// long. On a small machine it would otherwise take a core from
+		// serving for its whole duration.
+		if worked += time.Since(shardStart); worked >= 2*time.Millisecond {
+			time.Sleep(worked)
+			worked = 0
 		}
 		if cap(buf) > 16<<20 {
 			buf = nil

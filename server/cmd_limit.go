@@ -23,15 +23,9 @@ func cmdThrottle(s *Server, c *Client, args [][]byte, now int64) {
 		c.out = appendError(c.out, cellUsage)
 		return
 	}
-	p := engine.GCRAParams{Quantity: 1}
-	fields := [4]*int64{&p.MaxBurst, &p.Count, &p.Period, &p.Quantity}
-	for i, a := range args[2:] {
-		v, ok := parseInt64(a)
-		if !ok {
-			c.out = appendError(c.out, cellParse+string(a))
-			return
-		}
-		*fields[i] = v
+	p, ok := parseCellArgs(c, args)
+	if !ok {
+		return
 	}
 	key := args[1]
 	sh, h := s.lockKey(c, key)
@@ -42,6 +36,22 @@ func cmdThrottle(s *Server, c *Client, args [][]byte, now int64) {
 		return
 	}
 	c.out = appendResult(c.out, r.Limited, r.Limit, r.Remaining, r.RetryAfter, r.ResetAfter)
+}
+
+// parseCellArgs parses max_burst, count, period and the optional quantity
+// in redis-cell's order, replying with its error for the first bad one.
+func parseCellArgs(c *Client, args [][]byte) (engine.GCRAParams, bool) {
+	p := engine.GCRAParams{Quantity: 1}
+	fields := [4]*int64{&p.MaxBurst, &p.Count, &p.Period, &p.Quantity}
+	for i, a := range args[2:] {
+		v, ok := parseInt64(a)
+		if !ok {
+			c.out = appendError(c.out, cellParse+string(a))
+			return p, false
+		}
+		*fields[i] = v
+	}
+	return p, true
 }
 
 // cellError maps engine errors to redis-cell's reply lines.
@@ -65,15 +75,9 @@ func cmdPeek(s *Server, c *Client, args [][]byte, now int64) {
 		c.out = appendError(c.out, "ERR wrong number of arguments for 'cl.peek' command")
 		return
 	}
-	p := engine.GCRAParams{Quantity: 1}
-	fields := [4]*int64{&p.MaxBurst, &p.Count, &p.Period, &p.Quantity}
-	for i, a := range args[2:] {
-		v, ok := parseInt64(a)
-		if !ok {
-			c.out = appendError(c.out, cellParse+string(a))
-			return
-		}
-		*fields[i] = v
+	p, ok := parseCellArgs(c, args)
+	if !ok {
+		return
 	}
 	sh, h := s.lockKey(c, args[1])
 	defer s.unlock(c, sh)

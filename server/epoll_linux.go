@@ -74,28 +74,13 @@ func (s *Server) serveEpoll() error {
 		}
 	}()
 	next := 0
-	for {
-		nc, err := s.ln.Accept()
-		if err != nil {
-			if s.closing.Load() {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return err
-		}
-		if s.full() {
-			s.rejectConn(nc)
-			continue
-		}
+	return s.acceptLoop(func(nc net.Conn) {
 		fd, err := detachFD(nc)
 		addr, laddr := nc.RemoteAddr().String(), nc.LocalAddr().String()
 		nc.Close() // our duplicate keeps the socket open
 		if err != nil {
 			s.log.Warn("cannot take over accepted socket", "error", err)
-			continue
+			return
 		}
 		l := loops[next%len(loops)]
 		next++
@@ -105,7 +90,7 @@ func (s *Server) serveEpoll() error {
 		l.incoming = append(l.incoming, c)
 		l.mu.Unlock()
 		l.wake()
-	}
+	})
 }
 
 // detachFD duplicates the socket's descriptor so the event loop owns it

@@ -138,20 +138,9 @@ func (s *Server) Serve() error {
 	return s.serveGoroutines()
 }
 
-func (s *Server) full() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.clients) >= s.cfg.MaxClients
-}
-
-func (s *Server) rejectConn(nc net.Conn) {
-	s.stats.rejectedConns.Add(1)
-	nc.Write([]byte("-ERR max number of clients reached\r\n"))
-	nc.Close()
-}
-
-// serveGoroutines is the portable front: a goroutine per connection.
-func (s *Server) serveGoroutines() error {
+// acceptLoop accepts connections until Close and hands each to serve,
+// turning connections away beyond maxclients as Redis does.
+func (s *Server) acceptLoop(serve func(net.Conn)) error {
 	for {
 		nc, err := s.ln.Accept()
 		if err != nil {
@@ -164,13 +153,25 @@ func (s *Server) serveGoroutines() error {
 			}
 			return err
 		}
-		if s.full() {
-			s.rejectConn(nc)
+		s.mu.Lock()
+		full := len(s.clients) >= s.cfg.MaxClients
+		s.mu.Unlock()
+		if full {
+			s.stats.rejectedConns.Add(1)
+			nc.Write([]byte("-ERR max number of clients reached\r\n"))
+			nc.Close()
 			continue
 		}
+		serve(nc)
+	}
+}
+
+// serveGoroutines is the portable front: a goroutine per connection.
+func (s *Server) serveGoroutines() error {
+	return s.acceptLoop(func(nc net.Conn) {
 		s.wg.Add(1)
 		go s.serveConn(nc)
-	}
+	})
 }
 
 // Close stops accepting, closes every connection and waits for them.
