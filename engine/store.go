@@ -143,7 +143,7 @@ type Shard struct {
 	freeBlob []uint32
 	logs     [][]int64 // sliding-log request times
 	freeLog  []uint32
-	sweepAt  uint32 // sweeper cursor over record indexes
+	sweepRNG uint64 // xorshift state for the sweeper's samples
 }
 
 func (sh *Shard) init() { sh.table = make([]uint64, 8) }
@@ -433,7 +433,7 @@ func (sh *Shard) SetExpire(h uint64, key []byte, expireMs, nowMs int64) bool {
 // Clear removes every key of the shard. The lock stays held.
 func (sh *Shard) Clear() {
 	sh.table = make([]uint64, 8)
-	sh.count, sh.nrec, sh.keyWaste, sh.sweepAt = 0, 0, 0, 0
+	sh.count, sh.nrec, sh.keyWaste = 0, 0, 0
 	sh.chunks, sh.freeRecs, sh.keys, sh.blobs, sh.freeBlob = nil, nil, nil, nil, nil
 	sh.logs, sh.freeLog = nil, nil
 }
@@ -477,17 +477,24 @@ func (sh *Shard) ScanFrom(from uint32, limit int, nowMs int64, fn func(key []byt
 	return i, examined
 }
 
-// Sweep examines up to budget records from the shard's cursor and reclaims
-// those expired at nowMs, calling onExpire (if not nil) with each key
-// before it is removed. It returns how many it removed.
+// Sweep samples up to budget random records and reclaims those expired at
+// nowMs, calling onExpire (if not nil) with each key before it is removed.
+// It returns how many it removed. Random samples (as Redis's active expiry
+// takes) estimate the expired fraction of the whole shard, so a caller can
+// sample again while it is high; a cursor would trail behind the newest
+// records and never reach the expired ones.
 func (sh *Shard) Sweep(nowMs int64, budget int, onExpire func(key []byte)) int {
 	removed := 0
+	if sh.sweepRNG == 0 {
+		sh.sweepRNG = 0x9E3779B97F4A7C15
+	}
 	for ; budget > 0 && sh.nrec > 0; budget-- {
-		if sh.sweepAt >= sh.nrec {
-			sh.sweepAt = 0
-		}
-		i := sh.sweepAt
-		sh.sweepAt++
+		x := sh.sweepRNG
+		x ^= x >> 12
+		x ^= x << 25
+		x ^= x >> 27
+		sh.sweepRNG = x
+		i := uint32((x * 0x2545F4914F6CDD1D) % uint64(sh.nrec))
 		r := sh.rec(i)
 		if r.kind == KindNone || !expired(r, nowMs) {
 			continue

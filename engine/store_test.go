@@ -75,7 +75,7 @@ func TestSweepReclaimsExpiredKeys(t *testing.T) {
 		sh.SetInt(Hash(k), k, KindGCRA, 1, exp, 0)
 	}
 	var seen int
-	for range 1000 {
+	for range 3000 {
 		sh.Sweep(201, 64, func([]byte) { seen++ })
 	}
 	if sh.Len() != 1000 || seen != 9000 {

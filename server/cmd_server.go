@@ -180,6 +180,7 @@ func cmdInfo(s *Server, c *Client, args [][]byte, now int64) {
 		"total_commands_processed", strconv.FormatInt(s.stats.commands.Load(), 10),
 		"rejected_connections", strconv.FormatInt(s.stats.rejectedConns.Load(), 10),
 		"expired_keys", strconv.FormatInt(s.stats.expiredKeys.Load(), 10),
+		"expire_sweep_batches", strconv.FormatInt(s.stats.sweepBatches.Load(), 10),
 		"total_error_replies", "0",
 		"protocol_errors", strconv.FormatInt(s.stats.protocolErrors.Load(), 10),
 		"recovered_panics", strconv.FormatInt(s.stats.recoveredPanics.Load(), 10),

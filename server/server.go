@@ -49,6 +49,7 @@ type stats struct {
 	commands        atomic.Int64
 	rejectedConns   atomic.Int64
 	expiredKeys     atomic.Int64
+	sweepBatches    atomic.Int64
 	protocolErrors  atomic.Int64
 	recoveredPanics atomic.Int64
 }
@@ -220,13 +221,20 @@ func (s *Server) sweepOnce() {
 	if s.tracking.active() {
 		onExpire = s.tracking.invalidateKey
 	}
+	// Like Redis's active expiry: sample a batch per shard, and sample
+	// again while more than a quarter of a batch had expired (up to 16
+	// batches), so the sweeper keeps up with keys created at any rate.
 	for i := 0; i < s.store.NumShards(); i++ {
 		sh := s.store.Shard(i)
-		sh.Lock()
-		n := sh.Sweep(nowMs, s.cfg.SweepBudget, onExpire)
-		sh.Unlock()
-		if n > 0 {
+		for range 16 {
+			sh.Lock()
+			n := sh.Sweep(nowMs, s.cfg.SweepBudget, onExpire)
+			sh.Unlock()
 			s.stats.expiredKeys.Add(int64(n))
+			s.stats.sweepBatches.Add(1)
+			if n*4 <= s.cfg.SweepBudget {
+				break
+			}
 		}
 	}
 }
