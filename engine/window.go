@@ -83,7 +83,7 @@ func slidingWindow(p WindowParams, nowNs, prev, cur int64) (res Result, newCur, 
 	res = Result{Limit: p.Limit, RetryAfter: -1}
 	newCur = cur
 	fits := func(q int64) bool {
-		return cmp128(mul128(prev, period-elapsed), add128(mul128(cur+q, period), u128{}), mul128(p.Limit, period)) <= 0
+		return cmp128(mul128(prev, period-elapsed), mul128(cur+q, period), mul128(p.Limit, period)) <= 0
 	}
 	switch {
 	case p.Quantity > p.Limit:

@@ -150,12 +150,3 @@ func decodeEntry(p []byte) (key []byte, e engine.Entry, n int, err error) {
 	}
 	return key, e, n, nil
 }
-
-// appendHeaderVersion is appendHeader with another version number, for
-// tests of files from other versions.
-func appendHeaderVersion(created int64, v uint32) []byte {
-	b := append([]byte(nil), magic...)
-	b = binary.LittleEndian.AppendUint32(b, v)
-	b = binary.LittleEndian.AppendUint64(b, uint64(created))
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
-}

@@ -1,8 +1,10 @@
 package persistence
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
@@ -209,4 +211,13 @@ func TestUnwritableDirectory(t *testing.T) {
 	if _, err := Write(notDir, engine.NewStore(1), now); err == nil {
 		t.Fatal("writing into a file path succeeded")
 	}
+}
+
+// appendHeaderVersion is appendHeader with another version number, for
+// tests of files from other versions.
+func appendHeaderVersion(created int64, v uint32) []byte {
+	b := append([]byte(nil), magic...)
+	b = binary.LittleEndian.AppendUint32(b, v)
+	b = binary.LittleEndian.AppendUint64(b, uint64(created))
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }

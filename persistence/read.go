@@ -3,7 +3,6 @@ package persistence
 import (
 	"bufio"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -122,6 +121,3 @@ func Load(path string, st *engine.Store, now int64) (Info, error) {
 	info.Duration = time.Since(start)
 	return info, nil
 }
-
-// ErrNoSnapshot means the directory holds no snapshot to load.
-var ErrNoSnapshot = errors.New("no snapshot")
