@@ -117,10 +117,12 @@ func cmdHello(s *Server, c *Client, args [][]byte, now int64) {
 		return
 	}
 	c.authed = true
+	c.infoMu.Lock()
 	c.resp = proto
 	if name != nil {
 		c.name = string(name)
 	}
+	c.infoMu.Unlock()
 	c.out = appendMap(c.out, c.resp, 7)
 	c.out = redcon.AppendBulkString(c.out, "server")
 	c.out = redcon.AppendBulkString(c.out, "redis")
@@ -157,7 +159,9 @@ func cmdClient(s *Server, c *Client, args [][]byte, now int64) {
 			c.out = appendError(c.out, "ERR Client names cannot contain spaces, newlines or special characters.")
 			return
 		}
+		c.infoMu.Lock()
 		c.name = string(args[2])
+		c.infoMu.Unlock()
 		c.out = redcon.AppendOK(c.out)
 	case eqFold(sub, "getname") && len(args) == 2:
 		if c.name == "" {
@@ -172,13 +176,17 @@ func cmdClient(s *Server, c *Client, args [][]byte, now int64) {
 				c.out = appendError(c.out, "ERR lib-name cannot contain spaces, newlines or special characters.")
 				return
 			}
+			c.infoMu.Lock()
 			c.libName = string(args[3])
+			c.infoMu.Unlock()
 		case eqFold(args[2], "lib-ver"):
 			if !validClientName(args[3]) {
 				c.out = appendError(c.out, "ERR lib-ver cannot contain spaces, newlines or special characters.")
 				return
 			}
+			c.infoMu.Lock()
 			c.libVer = string(args[3])
+			c.infoMu.Unlock()
 		default:
 			c.out = appendError(c.out, "ERR Unrecognized option '"+truncate(args[2], 128)+"'")
 			return
@@ -188,13 +196,13 @@ func cmdClient(s *Server, c *Client, args [][]byte, now int64) {
 		var b strings.Builder
 		s.mu.Lock()
 		for _, cl := range s.clients {
-			cl.describe(&b, now)
+			cl.describe(&b, now, cl == c)
 		}
 		s.mu.Unlock()
 		c.out = appendVerbatim(c.out, c.resp, []byte(b.String()))
 	case eqFold(sub, "info") && len(args) == 2:
 		var b strings.Builder
-		c.describe(&b, now)
+		c.describe(&b, now, true)
 		c.out = appendVerbatim(c.out, c.resp, []byte(b.String()))
 	case eqFold(sub, "tracking"):
 		s.clientTracking(c, args)
@@ -236,25 +244,29 @@ func isClientSub(sub []byte) bool {
 	return false
 }
 
-// describe writes the client's CLIENT LIST line.
-func (c *Client) describe(b *strings.Builder, now int64) {
+// describe writes the client's CLIENT LIST line. Transaction and tracking
+// flags are the owner's state and are shown only for the calling client.
+func (c *Client) describe(b *strings.Builder, now int64, self bool) {
 	age := time.Duration(now-c.created) / time.Second
-	idle := time.Duration(now-c.lastCmd) / time.Second
-	flags := "N"
-	if c.multi {
-		flags = "x"
+	idle := time.Duration(now-c.lastCmd.Load()) / time.Second
+	flags, multi := "N", -1
+	if self && c.multi {
+		flags, multi = "x", len(c.queued)
 	}
-	if c.track.on {
+	if self && c.track.on {
 		flags += "t"
 	}
-	multi := -1
-	if c.multi {
-		multi = len(c.queued)
+	cmd := "NULL"
+	if last := c.lastName.Load(); last != nil {
+		cmd = last.name
 	}
+	c.infoMu.Lock()
+	name, libName, libVer, resp := c.name, c.libName, c.libVer, c.resp
+	c.infoMu.Unlock()
 	b.WriteString("id=" + strconv.FormatInt(c.id, 10) + " addr=" + c.addr + " laddr=" + c.laddr +
-		" fd=0 name=" + c.name + " age=" + strconv.FormatInt(int64(age), 10) +
+		" fd=0 name=" + name + " age=" + strconv.FormatInt(int64(age), 10) +
 		" idle=" + strconv.FormatInt(int64(idle), 10) + " flags=" + flags +
 		" db=0 sub=0 psub=0 ssub=0 multi=" + strconv.Itoa(multi) +
-		" qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=" + c.lastArg +
-		" user=default redir=-1 resp=" + strconv.Itoa(c.resp) + " lib-name=" + c.libName + " lib-ver=" + c.libVer + "\n")
+		" qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=" + cmd +
+		" user=default redir=-1 resp=" + strconv.Itoa(resp) + " lib-name=" + libName + " lib-ver=" + libVer + "\n")
 }

@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tidwall/redcon"
@@ -20,12 +21,13 @@ type Client struct {
 	conn    clientConn
 	addr    string
 	laddr   string
-	created int64  // Unix ns
-	lastCmd int64  // Unix ns of the last command
-	lastArg string // command name of the last command, for CLIENT LIST
-
+	created int64 // Unix ns
+	// Read by other clients' CLIENT LIST, hence atomic or under infoMu.
+	lastCmd               atomic.Int64            // Unix ns of the last command
+	lastName              atomic.Pointer[command] // the last command
+	infoMu                sync.Mutex              // guards name, libName, libVer
 	name, libName, libVer string
-	resp                  int
+	resp                  int // owner only; CLIENT LIST reads it under infoMu too
 	authed                bool
 	quit                  bool
 
@@ -62,7 +64,7 @@ func (s *Server) newClient(conn clientConn, addr, laddr string) *Client {
 		resp:    2,
 		authed:  s.cfg.RequirePass == "",
 	}
-	c.lastCmd = c.created
+	c.lastCmd.Store(c.created)
 	s.mu.Lock()
 	s.clients[c.id] = c
 	s.mu.Unlock()

@@ -115,8 +115,8 @@ func (s *Server) execute(c *Client, args [][]byte) {
 		return
 	}
 	now := s.clock.Now()
-	c.lastArg = cmd.name
-	c.lastCmd = now
+	c.lastName.Store(cmd)
+	c.lastCmd.Store(now)
 	s.call(c, cmd, args, now)
 }
 

@@ -36,12 +36,12 @@ type tracker struct {
 	clients atomic.Int64 // clients with tracking on; zero skips all work
 
 	mu    sync.Mutex
-	keys  map[string]map[*Client]struct{}
-	order []string // insertion order, for eviction when the table is full
+	keys  map[string]map[*Client]bool // key -> readers -> the reader's NOLOOP
+	order []string                    // insertion order, for eviction when the table is full
 }
 
 func newTracker(max int) *tracker {
-	return &tracker{max: max, keys: make(map[string]map[*Client]struct{})}
+	return &tracker{max: max, keys: make(map[string]map[*Client]bool)}
 }
 
 func (t *tracker) active() bool { return t.clients.Load() > 0 }
@@ -56,11 +56,11 @@ func (t *tracker) remember(key []byte, c *Client) {
 			t.order = t.order[1:]
 			t.sendLocked(old, nil)
 		}
-		set = make(map[*Client]struct{})
+		set = make(map[*Client]bool)
 		t.keys[string(key)] = set
 		t.order = append(t.order, string(key))
 	}
-	set[c] = struct{}{}
+	set[c] = c.track.noLoop // read on the owner's goroutine
 }
 
 // invalidate tells every client that read key that it changed. writer is
@@ -78,8 +78,8 @@ func (t *tracker) invalidateKey(key []byte) { t.invalidate(key, nil) }
 func (t *tracker) sendLocked(key string, writer *Client) {
 	set := t.keys[key]
 	delete(t.keys, key)
-	for c := range set {
-		if c == writer && c.track.noLoop {
+	for c, noLoop := range set {
+		if c == writer && noLoop {
 			continue
 		}
 		c.push(appendInvalidate(nil, []byte(key)))
@@ -102,7 +102,7 @@ func (t *tracker) invalidateAll() {
 			}
 		}
 	}
-	t.keys = make(map[string]map[*Client]struct{})
+	t.keys = make(map[string]map[*Client]bool)
 	t.order = nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -173,5 +174,35 @@ func TestIORedis(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "ok" {
 		t.Fatalf("ioredis: %v\n%s", err, out)
+	}
+}
+
+// CLIENT LIST reads every connection's state while the connections work.
+func TestClientListWhileOthersWork(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	ctx := context.Background()
+	worker := redis.NewClient(&redis.Options{Addr: srv.Addr, ClientName: "worker"})
+	defer worker.Close()
+	done := make(chan error, 1)
+	go func() {
+		for i := range 2000 {
+			if err := worker.Do(ctx, "CL.THROTTLE", "list:"+strconv.Itoa(i%10), 5, 1, 60).Err(); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer admin.Close()
+	for range 50 {
+		list, err := admin.ClientList(ctx).Result()
+		if err != nil || !strings.Contains(list, "name=worker") {
+			t.Fatalf("CLIENT LIST = %q, %v", list, err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -128,6 +128,10 @@ func startWrapped(t testing.TB, wrapper []string, extra ...string) *proc {
 			cmd.Process.Kill()
 			<-done
 		}
+		// A server built with -race reports data races on stderr.
+		if logs := p.logs.String(); strings.Contains(logs, "WARNING: DATA RACE") {
+			t.Errorf("the server reported a data race:\n%s", logs)
+		}
 	})
 	return p
 }
