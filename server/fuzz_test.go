@@ -70,6 +70,9 @@ func FuzzCommands(f *testing.F) {
 		{"SCAN", "0", "MATCH", "*", "COUNT", "1", "TYPE", "string"}, {"CLIENT", "TRACKING", "ON", "OPTIN"},
 		{"HELLO", "3", "AUTH", "default", "x"}, {"COMMAND", "DOCS", "get"}, {"MULTI"}, {"EXEC"}, {"CONFIG", "GET", "*"},
 		{"INFO", "all"}, {"GET", "k"}, {"PEXPIREAT", "k", "1", "GT"}, {"KEYS", "[a-"},
+		{"SW.THROTTLE", "w", "4294967295", "4611686018", "4294967295"}, {"SWLOG.THROTTLE", "l", "3", "1", "2"},
+		{"FW.PEEK", "f", "1", "1"}, {"GCRA", "g", "0", "1", "1e-9", "TOKENS", "9223372036854775807"},
+		{"CL.PEEK", "k", "1", "1", "60", "-3"}, {"SAVE"}, {"LASTSAVE"}, {"TYPE", "w"},
 	}
 	for _, s := range seeds {
 		f.Add([]byte(bytes.Join(toBytes(s), []byte{0})))
