@@ -2,11 +2,14 @@ package tests
 
 import (
 	"bufio"
+	"context"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // TestBadInputKeepsServing sends malformed and hostile commands: each gets
@@ -174,5 +177,41 @@ func TestAuth(t *testing.T) {
 		if err != nil || !equalReply(got, s.want) {
 			t.Fatalf("%q: got %#v %v, want %#v", s.cmd, got, err, s.want)
 		}
+	}
+}
+
+// Connections beyond --maxclients get Redis's error and are closed.
+func TestMaxClients(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "--maxclients", "2")
+	a := newRaw(dial(t, srv.Addr))
+	b := newRaw(dial(t, srv.Addr))
+	for _, rc := range []*rawConn{a, b} {
+		if got, err := rc.do("PING"); err != nil || got != status("PONG") {
+			t.Fatalf("PING = %v %v", got, err)
+		}
+	}
+	c := dial(t, srv.Addr)
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || line != "-ERR max number of clients reached\r\n" {
+		t.Fatalf("third connection got %q, %v", line, err)
+	}
+}
+
+// go-redis with a password authenticates inside HELLO 3.
+func TestHelloAuthGoRedis(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "--requirepass", "s3cret")
+	ctx := context.Background()
+	good := redis.NewClient(&redis.Options{Addr: srv.Addr, Password: "s3cret"})
+	defer good.Close()
+	if err := good.Do(ctx, "CL.THROTTLE", "a", 1, 1, 60).Err(); err != nil {
+		t.Fatalf("with the password: %v", err)
+	}
+	bad := redis.NewClient(&redis.Options{Addr: srv.Addr, Password: "wrong", MaxRetries: -1})
+	defer bad.Close()
+	if err := bad.Ping(ctx).Err(); err == nil || !strings.HasPrefix(err.Error(), "WRONGPASS") {
+		t.Fatalf("with a wrong password: %v", err)
 	}
 }
