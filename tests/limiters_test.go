@@ -72,6 +72,20 @@ func TestLimiterFamilyGoRedis(t *testing.T) {
 			t.Fatalf("SCAN TYPE %s = %v, %v", typ, keys, err)
 		}
 	}
+	// Inside MULTI/EXEC: one transaction per window algorithm.
+	for _, cmd := range []string{"SW", "SWLOG", "FW"} {
+		tx := rdb.TxPipeline()
+		first := tx.Do(ctx, cmd+".THROTTLE", "family:tx:"+cmd, 1, 60)
+		second := tx.Do(ctx, cmd+".THROTTLE", "family:tx:"+cmd, 1, 60)
+		if _, err := tx.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		f, _ := first.Int64Slice()
+		g, _ := second.Int64Slice()
+		if f[0] != 0 || g[0] != 1 || g[3] < 1 {
+			t.Fatalf("%s in MULTI: %v then %v", cmd, f, g)
+		}
+	}
 	tx := rdb.TxPipeline()
 	a := tx.Do(ctx, "GCRA", "family:gcra", 1, 2, 0.5)
 	b := tx.Do(ctx, "GCRA", "family:gcra", 1, 2, 0.5, "TOKENS", 5)
