@@ -215,3 +215,52 @@ func TestHelloAuthGoRedis(t *testing.T) {
 		t.Fatalf("with a wrong password: %v", err)
 	}
 }
+
+// A client that pipelines far more than it reads: the server stops
+// reading while its replies wait (memory stays bounded) and every reply
+// arrives, in order, once the client reads.
+func TestSlowReaderBackpressure(t *testing.T) {
+	t.Parallel()
+	for _, model := range ioModels {
+		t.Run(model, func(t *testing.T) {
+			srv := startServer(t, "--io-model", model)
+			c := dial(t, srv.Addr)
+			const n = 300_000
+			cmd := encode("CL.THROTTLE", "slow", "1000000", "1", "1", "0")
+			sent := make(chan error, 1)
+			go func() {
+				buf := make([]byte, 0, len(cmd)*1000)
+				for i := 0; i < n; i += 1000 {
+					buf = buf[:0]
+					for range 1000 {
+						buf = append(buf, cmd...)
+					}
+					c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+					if _, err := c.Write(buf); err != nil {
+						sent <- err
+						return
+					}
+				}
+				sent <- nil
+			}()
+			time.Sleep(500 * time.Millisecond) // let the server fill its output
+			if rss := rssBytes(t, srv.cmd.Process.Pid); rss > 300<<20 {
+				t.Fatalf("server RSS %d MiB while a client does not read", rss>>20)
+			}
+			r := bufio.NewReaderSize(c, 1<<16)
+			c.SetReadDeadline(time.Now().Add(60 * time.Second))
+			for i := range n {
+				v, err := readReply(r)
+				if err != nil {
+					t.Fatalf("reply %d: %v", i, err)
+				}
+				if arr, ok := v.([]any); !ok || len(arr) != 5 {
+					t.Fatalf("reply %d = %#v", i, v)
+				}
+			}
+			if err := <-sent; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
