@@ -106,6 +106,7 @@ func (sh *Shard) ThrottleSlidingLog(h uint64, key []byte, p WindowParams, nowNs 
 	}
 	exp := (log[len(log)-1] + period + 999_999) / 1e6
 	if r != nil {
+		sh.addBytes(8 * int64(len(log)-len(sh.logs[r.val])))
 		sh.logs[r.val] = log
 		r.expireMs = exp
 		return res, nil

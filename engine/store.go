@@ -5,6 +5,7 @@ import (
 	"iter"
 	"math/bits"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -64,6 +65,7 @@ type Entry struct {
 type Store struct {
 	shards []Shard
 	mask   uint64
+	bytes  atomic.Int64
 }
 
 // NewStore returns a store with n shards (rounded up to a power of two, at
@@ -76,6 +78,7 @@ func NewStore(n int) *Store {
 	s := &Store{shards: make([]Shard, n), mask: uint64(n - 1)}
 	for i := range s.shards {
 		s.shards[i].init()
+		s.shards[i].bytes = &s.bytes
 	}
 	return s
 }
@@ -94,6 +97,16 @@ func (s *Store) Shard(i int) *Shard { return &s.shards[i] }
 
 // NumShards returns the number of shards.
 func (s *Store) NumShards() int { return len(s.shards) }
+
+// perKeyBytes is what one key costs beyond its variable parts: the 40-byte
+// record and an 8-byte table slot at about half load.
+const perKeyBytes = 56
+
+// Bytes returns the store's logical size: perKeyBytes per key, plus keys
+// longer than 16 bytes, string values and sliding-log entries (8 bytes
+// each). It is what maxmemory is compared with; the process's RSS is
+// about 1.2x this at 1M keys. Safe to call without locks.
+func (s *Store) Bytes() int64 { return s.bytes.Load() }
 
 // Len returns the number of keys, counting expired ones not yet reclaimed.
 func (s *Store) Len() int {
@@ -144,6 +157,12 @@ type Shard struct {
 	logs     [][]int64 // sliding-log request times
 	freeLog  []uint32
 	sweepRNG uint64 // xorshift state for the sweeper's samples
+	evictRNG uint64 // xorshift state for eviction samples
+
+	// bytes is the store-wide logical size (see Store.Bytes), shared by
+	// all shards so that reading it is one atomic load.
+	bytes    *atomic.Int64
+	ownBytes int64 // this shard's part of *bytes
 }
 
 func (sh *Shard) init() { sh.table = make([]uint64, 8) }
@@ -206,6 +225,7 @@ func (sh *Shard) removeAt(pos int, idx uint32) {
 	if r.keyLen > inlineKey {
 		sh.keyWaste += int(r.keyLen)
 	}
+	sh.addBytes(-keyBytes(len(sh.keyOf(r))))
 	sh.releaseValue(r)
 	*r = record{}
 	sh.freeRecs = append(sh.freeRecs, idx)
@@ -251,6 +271,7 @@ func (sh *Shard) insert(h uint64, key []byte, pos int) *record {
 		sh.nrec++
 	}
 	r := sh.rec(idx)
+	sh.addBytes(keyBytes(len(key)))
 	r.keyLen = uint32(len(key))
 	if len(key) <= inlineKey {
 		copy(r.key[:], key)
@@ -299,7 +320,21 @@ func (sh *Shard) maybeCompactKeys() {
 	sh.keyWaste = 0
 }
 
+func (sh *Shard) addBytes(n int64) {
+	sh.ownBytes += n
+	sh.bytes.Add(n)
+}
+
+// keyBytes is the logical size of a key without its value.
+func keyBytes(keyLen int) int64 {
+	if keyLen <= inlineKey {
+		return perKeyBytes
+	}
+	return perKeyBytes + int64(keyLen)
+}
+
 func (sh *Shard) storeBlob(v []byte) uint32 {
+	sh.addBytes(int64(len(v)))
 	c := append([]byte(nil), v...)
 	if n := len(sh.freeBlob); n > 0 {
 		i := sh.freeBlob[n-1]
@@ -312,6 +347,7 @@ func (sh *Shard) storeBlob(v []byte) uint32 {
 }
 
 func (sh *Shard) freeBlobAt(i uint32) {
+	sh.addBytes(-int64(len(sh.blobs[i])))
 	sh.blobs[i] = nil
 	sh.freeBlob = append(sh.freeBlob, i)
 }
@@ -322,12 +358,14 @@ func (sh *Shard) releaseValue(r *record) {
 	case KindString:
 		sh.freeBlobAt(uint32(r.val))
 	case KindSlidingLog:
+		sh.addBytes(-8 * int64(len(sh.logs[r.val])))
 		sh.logs[r.val] = nil
 		sh.freeLog = append(sh.freeLog, uint32(r.val))
 	}
 }
 
 func (sh *Shard) storeLog(log []int64) int64 {
+	sh.addBytes(8 * int64(len(log)))
 	if n := len(sh.freeLog); n > 0 {
 		i := sh.freeLog[n-1]
 		sh.freeLog = sh.freeLog[:n-1]
@@ -436,6 +474,7 @@ func (sh *Shard) Clear() {
 	sh.count, sh.nrec, sh.keyWaste = 0, 0, 0
 	sh.chunks, sh.freeRecs, sh.keys, sh.blobs, sh.freeBlob = nil, nil, nil, nil, nil
 	sh.logs, sh.freeLog = nil, nil
+	sh.addBytes(-sh.ownBytes)
 }
 
 // Len returns the number of records in the shard, expired or not.

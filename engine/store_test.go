@@ -119,5 +119,8 @@ func TestClearKeepsTheLockAndEmptiesTheShard(t *testing.T) {
 		t.Fatal("key survived Clear")
 	}
 	sh.SetInt(Hash(k), k, KindGCRA, 1, 0, 0)
+	if st.Bytes() != perKeyBytes {
+		t.Fatalf("Bytes after Clear and one key = %d", st.Bytes())
+	}
 	sh.Unlock() // must not fault: Clear may not reset the mutex
 }

@@ -101,6 +101,9 @@ func cmdSet(s *Server, c *Client, args [][]byte, now int64) {
 	sh, h := s.lockKey(c, key)
 	defer s.unlock(c, sh)
 	old, exists := sh.Get(h, key, nowMs)
+	if !exists && !s.admitKey(c, sh, h, key, now) {
+		return
+	}
 	start := len(c.out)
 	if get {
 		if !exists {

@@ -30,6 +30,9 @@ func cmdThrottle(s *Server, c *Client, args [][]byte, now int64) {
 	key := args[1]
 	sh, h := s.lockKey(c, key)
 	defer s.unlock(c, sh)
+	if !s.admitKey(c, sh, h, key, now) {
+		return
+	}
 	r, err := sh.ThrottleGCRA(h, key, p, now)
 	if err != nil {
 		c.out = appendError(c.out, cellError(err))
@@ -143,6 +146,9 @@ func cmdGCRA(s *Server, c *Client, args [][]byte, now int64) {
 	p := engine.GCRAParams{MaxBurst: burst, Count: tokens, Quantity: n}
 	sh, h := s.lockKey(c, args[1])
 	defer s.unlock(c, sh)
+	if !s.admitKey(c, sh, h, args[1], now) {
+		return
+	}
 	r, err := sh.ThrottleGCRAInterval(h, args[1], p, emission, now, false)
 	if err != nil {
 		c.out = appendError(c.out, limiterError(err))
@@ -197,6 +203,9 @@ func windowCommand(l windowLimiter, peek bool) handler {
 		}
 		sh, h := s.lockKey(c, args[1])
 		defer s.unlock(c, sh)
+		if !peek && !s.admitKey(c, sh, h, args[1], now) {
+			return
+		}
 		r, err := l.run(sh, h, args[1], p, now, peek)
 		if err != nil {
 			c.out = appendError(c.out, limiterError(err))

@@ -50,6 +50,14 @@ type Config struct {
 	SweepEvery int64 // nanoseconds
 	// SweepBudget is how many records each sweep examines per shard.
 	SweepBudget int
+	// MaxMemory caps the store's logical size in bytes (engine.Store.Bytes);
+	// 0 means no limit. When it is reached, commands that would create a
+	// key get Redis's OOM error (existing keys keep working), unless the
+	// policy evicts.
+	MaxMemory int64
+	// MaxMemoryPolicy is "noeviction" (the default, as in Redis) or
+	// "volatile-ttl" (evict the keys nearest to expiry).
+	MaxMemoryPolicy string
 	// DataDir holds snapshots; empty disables persistence. Default "data".
 	DataDir string
 	// SnapshotInterval is the time between periodic snapshots (ns); 0
@@ -85,6 +93,7 @@ func DefaultConfig() Config {
 		MaxTrackedKeys:   1 << 20,
 		MaxLogLimit:      10000,
 		DataDir:          "data",
+		MaxMemoryPolicy:  "noeviction",
 		SnapshotInterval: 30e9,
 	}
 }
@@ -114,6 +123,10 @@ func (c Config) Validate() error {
 		return errors.New("client-query-buffer-limit must exceed proto-max-bulk-len")
 	case c.SweepEvery <= 0 || c.SweepBudget < 1:
 		return errors.New("sweeper interval and budget must be positive")
+	case c.MaxMemory < 0:
+		return errors.New("maxmemory must not be negative")
+	case c.MaxMemoryPolicy != "noeviction" && c.MaxMemoryPolicy != "volatile-ttl":
+		return fmt.Errorf("maxmemory-policy %q is not supported: use noeviction or volatile-ttl", c.MaxMemoryPolicy)
 	case c.SnapshotInterval < 0:
 		return errors.New("snapshot-interval must not be negative")
 	case c.MaxLogLimit < 1:

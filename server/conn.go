@@ -36,6 +36,8 @@ type Client struct {
 	multiErr bool       // a queued command was rejected: EXEC aborts
 	inExec   bool       // EXEC holds the shard locks; handlers must not lock
 
+	overLimit bool // the store is at maxmemory: this command may not create keys
+
 	track trackingState
 
 	in      []byte   // unparsed input carried between reads

@@ -13,6 +13,7 @@ const (
 	flagNoMulti                       // not queued inside MULTI (runs at once)
 	flagAllKeys                       // touches every shard (FLUSHALL, SCAN, ...)
 	flagAdmin                         // server-level command
+	flagDenyOOM                       // may create a key: refused at maxmemory
 )
 
 type handler func(s *Server, c *Client, args [][]byte, now int64)
@@ -124,6 +125,7 @@ func (s *Server) execute(c *Client, args [][]byte) {
 // command shares: tracking of read keys and invalidation of written ones.
 func (s *Server) call(c *Client, cmd *command, args [][]byte, now int64) {
 	start := len(c.out)
+	c.overLimit = cmd.flags&flagDenyOOM != 0 && s.memoryFull(c)
 	func() {
 		defer s.guard(c, start)
 		cmd.run(s, c, args, now)

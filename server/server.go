@@ -40,6 +40,7 @@ type Server struct {
 	tracking   *tracker
 	saver      *persistence.Saver // nil without a data dir
 	saveOnExit atomic.Bool
+	evictNext  atomic.Int64 // round-robin shard cursor for eviction
 	stats      stats
 	started    time.Time
 }
@@ -49,6 +50,7 @@ type stats struct {
 	commands        atomic.Int64
 	rejectedConns   atomic.Int64
 	expiredKeys     atomic.Int64
+	evictedKeys     atomic.Int64
 	sweepBatches    atomic.Int64
 	protocolErrors  atomic.Int64
 	recoveredPanics atomic.Int64

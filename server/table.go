@@ -3,18 +3,18 @@ package server
 // commandTable is the one place commands are declared.
 func commandTable() map[string]*command {
 	cmds := []*command{
-		{name: "cl.throttle", arity: -1, flags: flagWrite, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "GCRA rate limit, byte-for-byte redis-cell", run: cmdThrottle},
+		{name: "cl.throttle", arity: -1, flags: flagWrite | flagDenyOOM, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "GCRA rate limit, byte-for-byte redis-cell", run: cmdThrottle},
 		{name: "cl.peek", arity: -5, flags: flagReadOnly, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "What CL.THROTTLE would answer, changing nothing", run: cmdPeek},
-		{name: "gcra", arity: -5, flags: flagWrite, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "GCRA rate limit with a decimal period (Redis 8.8's design)", run: cmdGCRA},
-		{name: "sw.throttle", arity: -4, flags: flagWrite, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "Sliding window counter rate limit", run: windowCommand(slidingWin, false)},
+		{name: "gcra", arity: -5, flags: flagWrite | flagDenyOOM, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "GCRA rate limit with a decimal period (Redis 8.8's design)", run: cmdGCRA},
+		{name: "sw.throttle", arity: -4, flags: flagWrite | flagDenyOOM, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "Sliding window counter rate limit", run: windowCommand(slidingWin, false)},
 		{name: "sw.peek", arity: -4, flags: flagReadOnly, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "What SW.THROTTLE would answer, changing nothing", run: windowCommand(slidingWin, true)},
-		{name: "swlog.throttle", arity: -4, flags: flagWrite, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "Sliding window log (exact) rate limit", run: windowCommand(slidingLog, false)},
+		{name: "swlog.throttle", arity: -4, flags: flagWrite | flagDenyOOM, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "Sliding window log (exact) rate limit", run: windowCommand(slidingLog, false)},
 		{name: "swlog.peek", arity: -4, flags: flagReadOnly, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "What SWLOG.THROTTLE would answer, changing nothing", run: windowCommand(slidingLog, true)},
-		{name: "fw.throttle", arity: -4, flags: flagWrite, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "Fixed window rate limit (windows aligned to the epoch)", run: windowCommand(fixedWindow, false)},
+		{name: "fw.throttle", arity: -4, flags: flagWrite | flagDenyOOM, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "Fixed window rate limit (windows aligned to the epoch)", run: windowCommand(fixedWindow, false)},
 		{name: "fw.peek", arity: -4, flags: flagReadOnly, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "What FW.THROTTLE would answer, changing nothing", run: windowCommand(fixedWindow, true)},
 
 		{name: "get", arity: 2, flags: flagReadOnly, firstKey: 1, lastKey: 1, step: 1, group: "string", summary: "Get a key's value (a limiter's TAT)", run: cmdGet},
-		{name: "set", arity: -3, flags: flagWrite, firstKey: 1, lastKey: 1, step: 1, group: "string", summary: "Set a key's string value", run: cmdSet},
+		{name: "set", arity: -3, flags: flagWrite | flagDenyOOM, firstKey: 1, lastKey: 1, step: 1, group: "string", summary: "Set a key's string value", run: cmdSet},
 		{name: "strlen", arity: 2, flags: flagReadOnly, firstKey: 1, lastKey: 1, step: 1, group: "string", summary: "Length of a key's value", run: cmdStrlen},
 		{name: "del", arity: -2, flags: flagWrite, firstKey: 1, lastKey: -1, step: 1, group: "generic", summary: "Delete keys", run: cmdDel},
 		{name: "unlink", arity: -2, flags: flagWrite, firstKey: 1, lastKey: -1, step: 1, group: "generic", summary: "Delete keys", run: cmdDel},

@@ -43,6 +43,8 @@ func run(argv []string, stderr io.Writer) error {
 	fs.IntVar(&cfg.MaxClients, "maxclients", cfg.MaxClients, "maximum concurrent connections")
 	fs.IntVar(&cfg.Shards, "shards", cfg.Shards, "store shards (rounded up to a power of two)")
 	fs.IntVar(&cfg.MaxLogLimit, "max-log-limit", cfg.MaxLogLimit, "largest limit SWLOG.THROTTLE accepts (memory per key grows with it)")
+	maxMemory := fs.String("maxmemory", "0", "cap on the store's size (bytes, or kb/mb/gb; 0: none)")
+	fs.StringVar(&cfg.MaxMemoryPolicy, "maxmemory-policy", cfg.MaxMemoryPolicy, "at maxmemory: noeviction (new keys get OOM) or volatile-ttl (evict keys nearest to expiry)")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for snapshots (empty: no persistence)")
 	fs.DurationVar(&snapshotEvery, "snapshot-interval", time.Duration(cfg.SnapshotInterval), "time between periodic snapshots (0: only SAVE, BGSAVE and shutdown)")
 	recoverMode := fs.String("snapshot-recover", "refuse", "when the newest snapshot is unusable: refuse (do not start) or previous (start from the one before)")
@@ -71,6 +73,11 @@ func run(argv []string, stderr io.Writer) error {
 	if cfg.MaxQueryBytes, err = parseSize(*maxQuery); err != nil {
 		return fmt.Errorf("--client-query-buffer-limit: %w", err)
 	}
+	mm, err := parseSize(*maxMemory)
+	if err != nil {
+		return fmt.Errorf("--maxmemory: %w", err)
+	}
+	cfg.MaxMemory = int64(mm)
 	cfg.SnapshotInterval = int64(snapshotEvery)
 	switch *recoverMode {
 	case "refuse":
