@@ -284,6 +284,9 @@ func (s *Server) appendCommandInfo(c *Client, names []string) {
 		if cmd.flags&flagAdmin != 0 {
 			flags = append(flags, "admin")
 		}
+		if cmd.flags&flagDenyOOM != 0 {
+			flags = append(flags, "denyoom")
+		}
 		c.out = redcon.AppendArray(c.out, 10)
 		c.out = redcon.AppendBulkString(c.out, cmd.name)
 		c.out = redcon.AppendInt(c.out, int64(cmd.arity))
