@@ -45,8 +45,9 @@ func (k Kind) String() string {
 	return "none"
 }
 
-// Entry is a copy of one key's value. Bytes aliases store memory and is
-// valid only while the shard lock is held.
+// Entry is a copy of one key's value. Bytes and Log alias store memory:
+// they are valid only while the shard lock is held and must not be
+// modified.
 type Entry struct {
 	Kind     Kind
 	Int      int64   // GCRA: TAT in ns; FW: count; SW: prev<<32 | cur
@@ -140,8 +141,10 @@ type record struct {
 	kind   Kind
 }
 
-// Shard is one lock domain of the store. Its methods require the caller to
-// hold its lock (Lock/Unlock), which lets a transaction hold several shards.
+// Shard is one lock domain of the store, obtained from a Store (its zero
+// value is not usable). Its methods require the caller to hold its lock
+// (Lock/Unlock), which lets a transaction hold several shards; keys passed
+// in are copied, never retained.
 type Shard struct {
 	sync.Mutex
 
