@@ -162,3 +162,31 @@ func FuzzScanPending(f *testing.F) {
 		redcon.ReadNextCommand(p, nil)
 	})
 }
+
+// FuzzConsume feeds raw bytes, as a connection would read them, through
+// parsing, limits and dispatch: no panic, well-formed replies, and the
+// unparsed tail is a suffix of the input.
+func FuzzConsume(f *testing.F) {
+	f.Add([]byte("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"))
+	f.Add([]byte("PING\r\nCL.THROTTLE \"a b\" 1 1 60\r\n*1\r\n$4\r\nPI"))
+	f.Add([]byte("*2\r\n$4\r\nECHO\r\n$99999999999\r\n"))
+	f.Add([]byte("MULTI\r\nSW.THROTTLE w 3 60\r\nEXEC\r\n"))
+	s, c := testServer(f)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c.out, c.quit, c.multi, c.queued = c.out[:0], false, false, nil
+		rest, _ := s.consume(c, in)
+		if s.stats.recoveredPanics.Load() != 0 {
+			t.Fatalf("panic on %q", in)
+		}
+		if len(rest) > len(in) || string(in[len(in)-len(rest):]) != string(rest) {
+			t.Fatalf("tail %q is not a suffix of %q", rest, in)
+		}
+		for out := c.out; len(out) > 0; {
+			n := respLen(out)
+			if n <= 0 {
+				t.Fatalf("malformed reply to %q: %q", in, out)
+			}
+			out = out[n:]
+		}
+	})
+}
