@@ -14,6 +14,7 @@ const (
 	flagAllKeys                       // touches every shard (FLUSHALL, SCAN, ...)
 	flagAdmin                         // server-level command
 	flagDenyOOM                       // may create a key: refused at maxmemory
+	flagKeepCaching                   // CLIENT CACHING carries over it (CLIENT, MULTI)
 )
 
 type handler func(s *Server, c *Client, args [][]byte, now int64)
@@ -148,7 +149,7 @@ func (s *Server) call(c *Client, cmd *command, args [][]byte, now int64) {
 	}
 	// CLIENT CACHING applies to the next command; when that is MULTI, to
 	// the whole transaction.
-	if cmd.name != "client" && cmd.name != "multi" && !c.inExec {
+	if cmd.flags&flagKeepCaching == 0 && !c.inExec {
 		c.track.caching = false
 	}
 }

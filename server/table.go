@@ -39,9 +39,9 @@ func commandTable() map[string]*command {
 		{name: "select", arity: 2, group: "connection", summary: "Select database 0", run: cmdSelect},
 		{name: "auth", arity: -2, flags: flagNoAuth | flagNoMulti, group: "connection", summary: "Authenticate", run: cmdAuth},
 		{name: "hello", arity: -1, flags: flagNoAuth | flagNoMulti, group: "connection", summary: "Handshake and pick RESP2 or RESP3", run: cmdHello},
-		{name: "client", arity: -2, group: "connection", summary: "Connection management", run: cmdClient},
+		{name: "client", arity: -2, flags: flagKeepCaching, group: "connection", summary: "Connection management", run: cmdClient},
 
-		{name: "multi", arity: 1, flags: flagNoMulti, group: "transactions", summary: "Start a transaction", run: cmdMulti},
+		{name: "multi", arity: 1, flags: flagNoMulti | flagKeepCaching, group: "transactions", summary: "Start a transaction", run: cmdMulti},
 		{name: "exec", arity: 1, flags: flagNoMulti, group: "transactions", summary: "Run a transaction", run: cmdExec},
 		{name: "discard", arity: 1, flags: flagNoMulti, group: "transactions", summary: "Discard a transaction", run: cmdDiscard},
 
