@@ -186,8 +186,12 @@ func cmdExists(s *Server, c *Client, args [][]byte, now int64) {
 	c.out = redcon.AppendInt(c.out, n)
 }
 
-func cmdTTL(s *Server, c *Client, args [][]byte, now int64) {
-	ms := eqFold(args[0], "pttl")
+// ttlCommand makes TTL (seconds, rounded as Redis does) or PTTL (ms).
+func ttlCommand(ms bool) handler {
+	return func(s *Server, c *Client, args [][]byte, now int64) { replyTTL(s, c, args, now, ms) }
+}
+
+func replyTTL(s *Server, c *Client, args [][]byte, now int64, ms bool) {
 	nowMs := now / 1e6
 	sh, h := s.lockKey(c, args[1])
 	defer s.unlock(c, sh)
@@ -204,14 +208,13 @@ func cmdTTL(s *Server, c *Client, args [][]byte, now int64) {
 	}
 }
 
-// cmdExpire is EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT key n [NX|XX|GT|LT].
-func cmdExpire(s *Server, c *Client, args [][]byte, now int64) {
-	name := "pexpireat"
-	for _, n := range [...]string{"expire", "pexpire", "expireat"} {
-		if eqFold(args[0], n) {
-			name = n
-		}
-	}
+// expireCommand makes EXPIRE, PEXPIRE, EXPIREAT or PEXPIREAT (by name):
+// key n [NX|XX|GT|LT].
+func expireCommand(name string) handler {
+	return func(s *Server, c *Client, args [][]byte, now int64) { setExpire(s, c, args, now, name) }
+}
+
+func setExpire(s *Server, c *Client, args [][]byte, now int64, name string) {
 	nowMs := now / 1e6
 	n, ok := parseRedisInt(args[2])
 	if !ok {

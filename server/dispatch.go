@@ -7,14 +7,14 @@ import (
 type cmdFlags uint16
 
 const (
-	flagWrite    cmdFlags = 1 << iota // modifies keys: invalidates tracked keys
-	flagReadOnly                      // reads keys: tracked for CLIENT TRACKING
-	flagNoAuth                        // allowed before AUTH
-	flagNoMulti                       // not queued inside MULTI (runs at once)
-	flagAllKeys                       // touches every shard (FLUSHALL, SCAN, ...)
-	flagAdmin                         // server-level command
-	flagDenyOOM                       // may create a key: refused at maxmemory
-	flagKeepCaching                   // CLIENT CACHING carries over it (CLIENT, MULTI)
+	flagWrite       cmdFlags = 1 << iota // modifies keys: invalidates tracked keys
+	flagReadOnly                         // reads keys: tracked for CLIENT TRACKING
+	flagNoAuth                           // allowed before AUTH
+	flagNoMulti                          // not queued inside MULTI (runs at once)
+	flagAllKeys                          // touches every shard (FLUSHALL, SCAN, ...)
+	flagAdmin                            // server-level command
+	flagDenyOOM                          // may create a key: refused at maxmemory
+	flagKeepCaching                      // CLIENT CACHING carries over it (CLIENT, MULTI)
 )
 
 type handler func(s *Server, c *Client, args [][]byte, now int64)
