@@ -30,14 +30,14 @@ func (t *trackingState) wantsRead() bool {
 // tracker implements server-assisted client-side caching (RESP3 only):
 // it remembers which clients read which keys and pushes an invalidation
 // when one of those keys is written, deleted or expires. The table is
-// bounded; when full, the oldest-inserted keys are invalidated early.
+// bounded; when full, an arbitrary key (Go's map order, as Redis picks a
+// random one) is invalidated early to make room.
 type tracker struct {
 	max     int
 	clients atomic.Int64 // clients with tracking on; zero skips all work
 
-	mu    sync.Mutex
-	keys  map[string]map[*Client]bool // key -> readers -> the reader's NOLOOP
-	order []string                    // insertion order, for eviction when the table is full
+	mu   sync.Mutex
+	keys map[string]map[*Client]bool // key -> readers -> the reader's NOLOOP
 }
 
 func newTracker(max int) *tracker {
@@ -51,14 +51,14 @@ func (t *tracker) remember(key []byte, c *Client) {
 	defer t.mu.Unlock()
 	set, ok := t.keys[string(key)]
 	if !ok {
-		for len(t.keys) >= t.max && len(t.order) > 0 {
-			old := t.order[0]
-			t.order = t.order[1:]
+		for old := range t.keys {
+			if len(t.keys) < t.max {
+				break
+			}
 			t.sendLocked(old, nil)
 		}
 		set = make(map[*Client]bool)
 		t.keys[string(key)] = set
-		t.order = append(t.order, string(key))
 	}
 	set[c] = c.track.noLoop // read on the owner's goroutine
 }
@@ -103,7 +103,6 @@ func (t *tracker) invalidateAll() {
 		}
 	}
 	t.keys = make(map[string]map[*Client]bool)
-	t.order = nil
 }
 
 // forget drops a client from the table when it disconnects or turns
