@@ -108,7 +108,7 @@ func (sh *Shard) ThrottleSlidingLog(h uint64, key []byte, p WindowParams, nowNs 
 	if r != nil {
 		sh.addBytes(8 * int64(len(log)-len(sh.logs[r.val])))
 		sh.logs[r.val] = log
-		r.expireMs = exp
+		sh.setExpiry(r, exp)
 		return res, nil
 	}
 	sh.Restore(h, key, Entry{Kind: KindSlidingLog, Log: log, ExpireMs: exp}, nowMs)

@@ -166,6 +166,7 @@ type Shard struct {
 	// all shards so that reading it is one atomic load.
 	bytes    *atomic.Int64
 	ownBytes int64 // this shard's part of *bytes
+	expiring int   // records with an expiry (INFO keyspace's expires=)
 }
 
 func (sh *Shard) init() { sh.table = make([]uint64, 8) }
@@ -229,6 +230,7 @@ func (sh *Shard) removeAt(pos int, idx uint32) {
 		sh.keyWaste += int(r.keyLen)
 	}
 	sh.addBytes(-keyBytes(len(sh.keyOf(r))))
+	sh.setExpiry(r, 0)
 	sh.releaseValue(r)
 	*r = record{}
 	sh.freeRecs = append(sh.freeRecs, idx)
@@ -419,7 +421,7 @@ func (sh *Shard) SetString(h uint64, key, val []byte, expireMs, nowMs int64) {
 	r := sh.upsert(h, key, nowMs)
 	r.kind = KindString
 	r.val = int64(sh.storeBlob(val))
-	r.expireMs = expireMs
+	sh.setExpiry(r, expireMs)
 }
 
 // SetInt stores an integer state of the given kind with an absolute expiry.
@@ -427,14 +429,15 @@ func (sh *Shard) SetInt(h uint64, key []byte, kind Kind, val, expireMs, nowMs in
 	r := sh.upsert(h, key, nowMs)
 	r.kind = kind
 	r.val = val
-	r.expireMs = expireMs
+	sh.setExpiry(r, expireMs)
 }
 
 // Restore writes a key exactly as a snapshot recorded it: its kind, state
 // and absolute expiry. e.Bytes and e.Log are copied.
 func (sh *Shard) Restore(h uint64, key []byte, e Entry, nowMs int64) {
 	r := sh.upsert(h, key, nowMs)
-	r.kind, r.val, r.expireMs = e.Kind, e.Int, e.ExpireMs
+	r.kind, r.val = e.Kind, e.Int
+	sh.setExpiry(r, e.ExpireMs)
 	switch e.Kind {
 	case KindString:
 		r.val = int64(sh.storeBlob(e.Bytes))
@@ -467,7 +470,7 @@ func (sh *Shard) SetExpire(h uint64, key []byte, expireMs, nowMs int64) bool {
 		sh.Delete(h, key, nowMs)
 		return true
 	}
-	r.expireMs = expireMs
+	sh.setExpiry(r, expireMs)
 	return true
 }
 
@@ -478,7 +481,23 @@ func (sh *Shard) Clear() {
 	sh.chunks, sh.freeRecs, sh.keys, sh.blobs, sh.freeBlob = nil, nil, nil, nil, nil
 	sh.logs, sh.freeLog = nil, nil
 	sh.addBytes(-sh.ownBytes)
+	sh.expiring = 0
 }
+
+// setExpiry sets r's absolute expiry, keeping the count of records that
+// have one.
+func (sh *Shard) setExpiry(r *record, expireMs int64) {
+	switch {
+	case r.expireMs == 0 && expireMs != 0:
+		sh.expiring++
+	case r.expireMs != 0 && expireMs == 0:
+		sh.expiring--
+	}
+	r.expireMs = expireMs
+}
+
+// Expiring returns how many of the shard's records have an expiry.
+func (sh *Shard) Expiring() int { return sh.expiring }
 
 // Len returns the number of records in the shard, expired or not.
 func (sh *Shard) Len() int { return sh.count }

@@ -59,6 +59,15 @@ func TestStoreMatchesMapModel(t *testing.T) {
 			if sh.Len() != len(model) {
 				t.Fatalf("op %d: Len %d, model %d", i, sh.Len(), len(model))
 			}
+			expiring := 0
+			for _, mv := range model {
+				if mv.exp != 0 {
+					expiring++
+				}
+			}
+			if sh.Expiring() != expiring {
+				t.Fatalf("op %d: Expiring %d, model %d", i, sh.Expiring(), expiring)
+			}
 		}
 	}
 }

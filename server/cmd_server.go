@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rlserver/rlserver/engine"
 	"github.com/tidwall/redcon"
 )
 
@@ -189,9 +190,13 @@ func cmdInfo(s *Server, c *Client, args [][]byte, now int64) {
 		"recovered_panics", strconv.FormatInt(s.stats.recoveredPanics.Load(), 10),
 	)
 	if want("keyspace") {
-		n := s.store.Len()
+		n, expires := 0, 0
+		s.eachShard(c, func(_ int, sh *engine.Shard) {
+			n += sh.Len()
+			expires += sh.Expiring()
+		})
 		if n > 0 {
-			section("Keyspace", "db0", "keys="+strconv.Itoa(n)+",expires=0,avg_ttl=0")
+			section("Keyspace", "db0", "keys="+strconv.Itoa(n)+",expires="+strconv.Itoa(expires)+",avg_ttl=0")
 		} else {
 			section("Keyspace")
 		}

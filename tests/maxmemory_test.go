@@ -89,3 +89,16 @@ func TestMaxMemoryVolatileTTL(t *testing.T) {
 		t.Fatalf("CONFIG GET maxmemory* = %#v", got)
 	}
 }
+
+func TestInfoKeyspaceCountsExpires(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	rc := newRaw(dial(t, srv.Addr))
+	rc.do("CL.THROTTLE", "ks:a", "1", "1", "60")
+	rc.do("SET", "ks:b", "v")
+	rc.do("SET", "ks:c", "v", "EX", "100")
+	rc.do("PERSIST", "ks:c")
+	if got := infoField(t, rc, "keyspace", "db0"); got != "keys=3,expires=1,avg_ttl=0" {
+		t.Fatalf("INFO keyspace db0 = %q", got)
+	}
+}
