@@ -6,18 +6,10 @@ package engine
 // if not nil, sees the key before it goes. It reports whether a key was
 // removed. The caller holds the shard lock.
 func (sh *Shard) EvictSoonest(samples int, onEvict func(key []byte)) bool {
-	if sh.evictRNG == 0 {
-		sh.evictRNG = 0xD1B54A32D192ED03
-	}
 	best := uint32(0)
 	var bestExp int64
 	for ; samples > 0 && sh.nrec > 0; samples-- {
-		x := sh.evictRNG
-		x ^= x >> 12
-		x ^= x << 25
-		x ^= x >> 27
-		sh.evictRNG = x
-		i := uint32((x * 0x2545F4914F6CDD1D) % uint64(sh.nrec))
+		i := randomIndex(&sh.evictRNG, sh.nrec)
 		r := sh.rec(i)
 		if r.kind == KindNone || r.expireMs == 0 {
 			continue
@@ -45,4 +37,19 @@ func (sh *Shard) EvictSoonest(samples int, onEvict func(key []byte)) bool {
 func (sh *Shard) Exists(h uint64, key []byte, nowMs int64) bool {
 	_, ok := sh.find(h, key, nowMs)
 	return ok
+}
+
+// randomIndex returns a pseudo-random index below n from a xorshift64*
+// state (seeded on first use): deterministic, allocation-free, good enough
+// for sampling.
+func randomIndex(state *uint64, n uint32) uint32 {
+	x := *state
+	if x == 0 {
+		x = 0x9E3779B97F4A7C15
+	}
+	x ^= x >> 12
+	x ^= x << 25
+	x ^= x >> 27
+	*state = x
+	return uint32((x * 0x2545F4914F6CDD1D) % uint64(n))
 }

@@ -546,16 +546,8 @@ func (sh *Shard) ScanFrom(from uint32, limit int, nowMs int64, fn func(key []byt
 // records and never reach the expired ones.
 func (sh *Shard) Sweep(nowMs int64, budget int, onExpire func(key []byte)) int {
 	removed := 0
-	if sh.sweepRNG == 0 {
-		sh.sweepRNG = 0x9E3779B97F4A7C15
-	}
 	for ; budget > 0 && sh.nrec > 0; budget-- {
-		x := sh.sweepRNG
-		x ^= x >> 12
-		x ^= x << 25
-		x ^= x >> 27
-		sh.sweepRNG = x
-		i := uint32((x * 0x2545F4914F6CDD1D) % uint64(sh.nrec))
+		i := randomIndex(&sh.sweepRNG, sh.nrec)
 		r := sh.rec(i)
 		if r.kind == KindNone || !expired(r, nowMs) {
 			continue
