@@ -109,18 +109,6 @@ const perKeyBytes = 56
 // about 1.2x this at 1M keys. Safe to call without locks.
 func (s *Store) Bytes() int64 { return s.bytes.Load() }
 
-// Len returns the number of keys, counting expired ones not yet reclaimed.
-func (s *Store) Len() int {
-	n := 0
-	for i := range s.shards {
-		sh := &s.shards[i]
-		sh.Lock()
-		n += sh.count
-		sh.Unlock()
-	}
-	return n
-}
-
 const chunkBits = 10
 const chunkSize = 1 << chunkBits
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -210,8 +209,8 @@ func (s *Server) scanPending(p []byte) string {
 		}
 		return ""
 	}
-	n, err := strconv.ParseInt(string(line), 10, 64)
-	if err != nil || n > int64(s.cfg.MaxArgs) {
+	n, ok := parseInt64(line)
+	if !ok || n > int64(s.cfg.MaxArgs) {
 		return "invalid multibulk length"
 	}
 	for ; n > 0 && len(rest) > 0; n-- {
@@ -225,8 +224,8 @@ func (s *Server) scanPending(p []byte) string {
 			}
 			return ""
 		}
-		l, err := strconv.ParseInt(string(line), 10, 64)
-		if err != nil || l < 0 || l > int64(s.cfg.MaxBulkBytes) {
+		l, ok := parseInt64(line)
+		if !ok || l < 0 || l > int64(s.cfg.MaxBulkBytes) {
 			return "invalid bulk length"
 		}
 		if int64(len(after)) < l+2 {

@@ -47,7 +47,6 @@ type epollConn struct {
 	mu      sync.Mutex
 	pending []byte // output the socket did not take yet
 	closed  bool
-	paused  bool // reading paused while pending is large
 }
 
 func (s *Server) serveEpoll() error {
@@ -290,7 +289,6 @@ func (l *eventLoop) writable(c *Client) {
 		ec.pending = ec.pending[n:]
 	}
 	ec.pending = nil
-	ec.paused = false
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, ec.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(ec.fd)})
 }
 
@@ -336,7 +334,6 @@ func (ec *epollConn) write(b []byte) error {
 	events := uint32(unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP)
 	if len(ec.pending) > outputHighWater {
 		events = unix.EPOLLOUT // stop reading until the client drains
-		ec.paused = true
 	}
 	return unix.EpollCtl(ec.loop.epfd, unix.EPOLL_CTL_MOD, ec.fd, &unix.EpollEvent{Events: events, Fd: int32(ec.fd)})
 }
