@@ -111,6 +111,6 @@ func (sh *Shard) ThrottleSlidingLog(h uint64, key []byte, p WindowParams, nowNs 
 		sh.setExpiry(r, exp)
 		return res, nil
 	}
-	sh.Restore(h, key, Entry{Kind: KindSlidingLog, Log: log, ExpireMs: exp}, nowMs)
+	sh.putLog(h, key, log, exp, nowMs) // log is freshly built: no copy
 	return res, nil
 }

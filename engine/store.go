@@ -423,15 +423,24 @@ func (sh *Shard) SetInt(h uint64, key []byte, kind Kind, val, expireMs, nowMs in
 // Restore writes a key exactly as a snapshot recorded it: its kind, state
 // and absolute expiry. e.Bytes and e.Log are copied.
 func (sh *Shard) Restore(h uint64, key []byte, e Entry, nowMs int64) {
+	if e.Kind == KindSlidingLog {
+		sh.putLog(h, key, append([]int64(nil), e.Log...), e.ExpireMs, nowMs)
+		return
+	}
 	r := sh.upsert(h, key, nowMs)
 	r.kind, r.val = e.Kind, e.Int
 	sh.setExpiry(r, e.ExpireMs)
-	switch e.Kind {
-	case KindString:
+	if e.Kind == KindString {
 		r.val = int64(sh.storeBlob(e.Bytes))
-	case KindSlidingLog:
-		r.val = sh.storeLog(append([]int64(nil), e.Log...))
 	}
+}
+
+// putLog stores log as key's sliding log, taking ownership of the slice.
+func (sh *Shard) putLog(h uint64, key []byte, log []int64, expireMs, nowMs int64) {
+	r := sh.upsert(h, key, nowMs)
+	r.kind = KindSlidingLog
+	r.val = sh.storeLog(log)
+	sh.setExpiry(r, expireMs)
 }
 
 // Delete removes key; it reports whether a live key was removed.

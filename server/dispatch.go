@@ -137,14 +137,15 @@ func (s *Server) call(c *Client, cmd *command, args [][]byte, now int64) {
 	if !s.tracking.active() {
 		return
 	}
+	first, last, step := cmd.keyRange(len(args))
 	if cmd.flags&flagWrite != 0 {
-		for _, k := range cmd.keys(args) {
-			s.tracking.invalidate(k, c)
+		for i := first; first > 0 && i <= last; i += step {
+			s.tracking.invalidate(args[i], c)
 		}
 	}
 	if cmd.flags&flagReadOnly != 0 && c.track.on && c.track.wantsRead() {
-		for _, k := range cmd.keys(args) {
-			s.tracking.remember(k, c)
+		for i := first; first > 0 && i <= last; i += step {
+			s.tracking.remember(args[i], c)
 		}
 	}
 	// CLIENT CACHING applies to the next command; when that is MULTI, to
