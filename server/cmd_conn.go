@@ -170,27 +170,23 @@ func cmdClient(s *Server, c *Client, args [][]byte, now int64) {
 			c.out = redcon.AppendBulkString(c.out, c.name)
 		}
 	case eqFold(sub, "setinfo") && len(args) == 4:
+		var field *string
 		switch {
 		case eqFold(args[2], "lib-name"):
-			if !validClientName(args[3]) {
-				c.out = appendError(c.out, "ERR lib-name cannot contain spaces, newlines or special characters.")
-				return
-			}
-			c.infoMu.Lock()
-			c.libName = string(args[3])
-			c.infoMu.Unlock()
+			field = &c.libName
 		case eqFold(args[2], "lib-ver"):
-			if !validClientName(args[3]) {
-				c.out = appendError(c.out, "ERR lib-ver cannot contain spaces, newlines or special characters.")
-				return
-			}
-			c.infoMu.Lock()
-			c.libVer = string(args[3])
-			c.infoMu.Unlock()
+			field = &c.libVer
 		default:
 			c.out = appendError(c.out, "ERR Unrecognized option '"+truncate(args[2], 128)+"'")
 			return
 		}
+		if !validClientName(args[3]) {
+			c.out = appendError(c.out, "ERR "+strings.ToLower(string(args[2]))+" cannot contain spaces, newlines or special characters.")
+			return
+		}
+		c.infoMu.Lock()
+		*field = string(args[3])
+		c.infoMu.Unlock()
 		c.out = redcon.AppendOK(c.out)
 	case eqFold(sub, "list"):
 		var b strings.Builder
