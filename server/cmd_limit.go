@@ -35,7 +35,7 @@ func cmdThrottle(s *Server, c *Client, args [][]byte, now int64) {
 	}
 	r, err := sh.ThrottleGCRA(h, key, p, now)
 	if err != nil {
-		c.out = appendError(c.out, cellError(err))
+		c.out = appendError(c.out, limiterError(err, true))
 		return
 	}
 	c.out = appendResult(c.out, r.Limited, r.Limit, r.Remaining, r.RetryAfter, r.ResetAfter)
@@ -57,17 +57,21 @@ func parseCellArgs(c *Client, args [][]byte) (engine.GCRAParams, bool) {
 	return p, true
 }
 
-// cellError maps engine errors to redis-cell's reply lines.
-func cellError(err error) string {
+// limiterError is the one place engine errors become RESP error lines:
+// redis-cell's "Cell error" wording for CL.THROTTLE and CL.PEEK (cell),
+// Redis's ERR form for the native commands. WRONGTYPE is the same for both.
+func limiterError(err error, cell bool) string {
 	switch {
+	case errors.Is(err, engine.ErrWrongType):
+		return errWrongType
+	case !cell:
+		return "ERR " + err.Error()
 	case errors.Is(err, engine.ErrZeroRate):
 		return cellZeroRate
 	case errors.Is(err, engine.ErrExpire):
 		return cellExpire
 	case errors.Is(err, engine.ErrUpdateFailed):
 		return cellUpdate
-	case errors.Is(err, engine.ErrWrongType):
-		return errWrongType
 	}
 	return "ERR " + err.Error()
 }
@@ -86,7 +90,7 @@ func cmdPeek(s *Server, c *Client, args [][]byte, now int64) {
 	defer s.unlock(c, sh)
 	r, err := sh.PeekGCRA(h, args[1], p, now)
 	if err != nil {
-		c.out = appendError(c.out, cellError(err))
+		c.out = appendError(c.out, limiterError(err, true))
 		return
 	}
 	c.out = appendResult(c.out, r.Limited, r.Limit, r.Remaining, r.RetryAfter, r.ResetAfter)
@@ -151,7 +155,7 @@ func cmdGCRA(s *Server, c *Client, args [][]byte, now int64) {
 	}
 	r, err := sh.ThrottleGCRAInterval(h, args[1], p, emission, now, false)
 	if err != nil {
-		c.out = appendError(c.out, limiterError(err))
+		c.out = appendError(c.out, limiterError(err, false))
 		return
 	}
 	c.out = appendResult(c.out, r.Limited, r.Limit, r.Remaining, r.RetryAfter, r.ResetAfter)
@@ -208,17 +212,10 @@ func windowCommand(l windowLimiter, peek bool) handler {
 		}
 		r, err := l.run(sh, h, args[1], p, now, peek)
 		if err != nil {
-			c.out = appendError(c.out, limiterError(err))
+			c.out = appendError(c.out, limiterError(err, false))
 			return
 		}
 		c.out = appendResult(c.out, r.Limited, r.Limit, r.Remaining, r.RetryAfter, r.ResetAfter)
 	}
 }
 
-// limiterError maps engine errors of the native commands to ERR lines.
-func limiterError(err error) string {
-	if errors.Is(err, engine.ErrWrongType) {
-		return errWrongType
-	}
-	return "ERR " + err.Error()
-}
