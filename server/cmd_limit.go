@@ -218,4 +218,3 @@ func windowCommand(l windowLimiter, peek bool) handler {
 		c.out = appendResult(c.out, r.Limited, r.Limit, r.Remaining, r.RetryAfter, r.ResetAfter)
 	}
 }
-
