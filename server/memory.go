@@ -18,9 +18,10 @@ func (s *Server) memoryFull(c *Client) bool {
 	if s.cfg.MaxMemoryPolicy != "volatile-ttl" || c.inExec {
 		return true
 	}
+	var gone [][]byte // invalidated after the shard is unlocked
 	var onEvict func([]byte)
 	if s.tracking.active() {
-		onEvict = s.tracking.invalidateKey
+		onEvict = func(k []byte) { gone = append(gone, append([]byte(nil), k...)) }
 	}
 	n := s.store.NumShards()
 	misses := 0
@@ -29,6 +30,10 @@ func (s *Server) memoryFull(c *Client) bool {
 		sh.Lock()
 		ok := sh.EvictSoonest(16, onEvict)
 		sh.Unlock()
+		for _, k := range gone {
+			s.tracking.invalidateKey(k)
+		}
+		gone = gone[:0]
 		if ok {
 			evicted++
 			misses = 0

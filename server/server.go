@@ -219,9 +219,12 @@ func (s *Server) sweepLoop() {
 
 func (s *Server) sweepOnce() {
 	nowMs := s.clock.Now() / 1e6
+	// Keys that expire are invalidated for tracking clients after their
+	// shard is unlocked: a push must never hold a shard.
+	var expired [][]byte
 	var onExpire func([]byte)
 	if s.tracking.active() {
-		onExpire = s.tracking.invalidateKey
+		onExpire = func(k []byte) { expired = append(expired, append([]byte(nil), k...)) }
 	}
 	// Like Redis's active expiry: sample a batch per shard, and sample
 	// again while more than a quarter of a batch had expired (up to 16
@@ -234,6 +237,10 @@ func (s *Server) sweepOnce() {
 			sh.Unlock()
 			s.stats.expiredKeys.Add(int64(n))
 			s.stats.sweepBatches.Add(1)
+			for _, k := range expired {
+				s.tracking.invalidateKey(k)
+			}
+			expired = expired[:0]
 			if n*4 <= s.cfg.SweepBudget {
 				break
 			}

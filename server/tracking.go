@@ -46,44 +46,63 @@ func newTracker(max int) *tracker {
 
 func (t *tracker) active() bool { return t.clients.Load() > 0 }
 
+// pushTo is an invalidation waiting to be written once t.mu is released:
+// a push may block briefly on a slow socket and must not hold the table.
+type pushTo struct {
+	c     *Client
+	frame []byte
+}
+
+func deliver(pushes []pushTo) {
+	for _, p := range pushes {
+		p.c.push(p.frame)
+	}
+}
+
 func (t *tracker) remember(key []byte, c *Client) {
+	var pushes []pushTo
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	set, ok := t.keys[string(key)]
 	if !ok {
 		for old := range t.keys {
 			if len(t.keys) < t.max {
 				break
 			}
-			t.sendLocked(old, nil)
+			pushes = t.dropLocked(pushes, old, nil)
 		}
 		set = make(map[*Client]bool)
 		t.keys[string(key)] = set
 	}
 	set[c] = c.track.noLoop // read on the owner's goroutine
+	t.mu.Unlock()
+	deliver(pushes)
 }
 
 // invalidate tells every client that read key that it changed. writer is
 // skipped when it asked for NOLOOP.
 func (t *tracker) invalidate(key []byte, writer *Client) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	var pushes []pushTo
 	if _, ok := t.keys[string(key)]; ok {
-		t.sendLocked(string(key), writer)
+		pushes = t.dropLocked(nil, string(key), writer)
 	}
+	t.mu.Unlock()
+	deliver(pushes)
 }
 
 func (t *tracker) invalidateKey(key []byte) { t.invalidate(key, nil) }
 
-func (t *tracker) sendLocked(key string, writer *Client) {
+// dropLocked removes key from the table and queues its invalidations.
+func (t *tracker) dropLocked(pushes []pushTo, key string, writer *Client) []pushTo {
 	set := t.keys[key]
 	delete(t.keys, key)
 	for c, noLoop := range set {
 		if c == writer && noLoop {
 			continue
 		}
-		c.push(appendInvalidate(nil, []byte(key)))
+		pushes = append(pushes, pushTo{c, appendInvalidate(nil, []byte(key))})
 	}
+	return pushes
 }
 
 // invalidateAll sends the "everything" invalidation (a null) after a flush.
@@ -91,18 +110,20 @@ func (t *tracker) invalidateAll() {
 	if !t.active() {
 		return
 	}
+	var pushes []pushTo
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	seen := map[*Client]bool{}
 	for _, set := range t.keys {
 		for c := range set {
 			if !seen[c] {
 				seen[c] = true
-				c.push([]byte(">2\r\n$10\r\ninvalidate\r\n_\r\n"))
+				pushes = append(pushes, pushTo{c, []byte(">2\r\n$10\r\ninvalidate\r\n_\r\n")})
 			}
 		}
 	}
 	t.keys = make(map[string]map[*Client]bool)
+	t.mu.Unlock()
+	deliver(pushes)
 }
 
 // forget drops a client from the table when it disconnects or turns

@@ -206,3 +206,24 @@ func TestClientListWhileOthersWork(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A tracked key that expires is invalidated by the sweeper with a RESP3
+// push, without any write to it.
+func TestTrackingInvalidatesOnExpiry(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	rc := newRaw(dial(t, srv.Addr))
+	for _, cmd := range [][]string{{"HELLO", "3"}, {"CLIENT", "TRACKING", "ON"}, {"SET", "soon", "v", "PX", "150"}, {"GET", "soon"}} {
+		if _, err := rc.do(cmd...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	push, err := readReply(rc.r)
+	if err != nil {
+		t.Fatalf("no invalidation push after expiry: %v", err)
+	}
+	if !equalReply(push, []any{bulk("invalidate"), []any{bulk("soon")}}) {
+		t.Fatalf("push = %#v", push)
+	}
+}
