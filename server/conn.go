@@ -34,6 +34,8 @@ type Client struct {
 	queued   [][][]byte // MULTI queue; copies of the arguments
 	multiErr bool       // a queued command was rejected: EXEC aborts
 	inExec   bool       // EXEC holds the shard locks; handlers must not lock
+	// execWrites are keys EXEC wrote, invalidated after it unlocks.
+	execWrites [][]byte
 
 	overLimit bool // the store is at maxmemory: this command may not create keys
 

@@ -140,6 +140,11 @@ func (s *Server) call(c *Client, cmd *command, args [][]byte, now int64) {
 	first, last, step := cmd.keyRange(len(args))
 	if cmd.flags&flagWrite != 0 {
 		for i := first; first > 0 && i <= last; i += step {
+			if c.inExec {
+				// EXEC holds shard locks: invalidate once it releases them.
+				c.execWrites = append(c.execWrites, append([]byte(nil), args[i]...))
+				continue
+			}
 			s.tracking.invalidate(args[i], c)
 		}
 	}

@@ -52,6 +52,10 @@ func cmdExec(s *Server, c *Client, args [][]byte, now int64) {
 		for _, i := range shards {
 			s.store.Shard(i).Unlock()
 		}
+		for _, k := range c.execWrites {
+			s.tracking.invalidate(k, c)
+		}
+		c.execWrites = nil
 	}()
 	c.out = redcon.AppendArray(c.out, len(queued))
 	for _, q := range queued {

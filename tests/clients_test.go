@@ -227,3 +227,24 @@ func TestTrackingInvalidatesOnExpiry(t *testing.T) {
 		t.Fatalf("push = %#v", push)
 	}
 }
+
+// A write inside MULTI/EXEC invalidates tracked keys once EXEC is done.
+func TestTrackingInvalidatesAfterExec(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	reader := newRaw(dial(t, srv.Addr))
+	for _, cmd := range [][]string{{"HELLO", "3"}, {"CLIENT", "TRACKING", "ON"}, {"GET", "tx:key"}} {
+		if _, err := reader.do(cmd...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writer := newRaw(dial(t, srv.Addr))
+	if _, err := writer.pipeline([]string{"MULTI"}, []string{"CL.THROTTLE", "tx:key", "1", "1", "60"}, []string{"EXEC"}); err != nil {
+		t.Fatal(err)
+	}
+	reader.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	push, err := readReply(reader.r)
+	if err != nil || !equalReply(push, []any{bulk("invalidate"), []any{bulk("tx:key")}}) {
+		t.Fatalf("push after EXEC = %#v, %v", push, err)
+	}
+}
