@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -207,8 +206,10 @@ func TestSaveFailureKeepsServing(t *testing.T) {
 	if !strings.Contains(string(info.(bulk)), "rdb_last_bgsave_status:err") {
 		t.Fatalf("INFO persistence after a failed save:\n%s", info)
 	}
-	if got, _ := rc.do("CL.THROTTLE", "f:0", "9", "1", "60"); fmt.Sprint(got) == "" {
-		t.Fatal("server stopped serving")
+	if got, err := rc.do("CL.THROTTLE", "f:0", "9", "1", "60"); err != nil {
+		t.Fatalf("server stopped serving: %v", err)
+	} else if arr, ok := got.([]any); !ok || len(arr) != 5 {
+		t.Fatalf("CL.THROTTLE after a failed save = %#v", got)
 	}
 	if got, _ := rc.do("BGSAVE"); got != status("Background saving started") {
 		t.Fatalf("BGSAVE = %v", got)
