@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net"
 	"os"
 	"runtime"
 	"slices"
@@ -147,7 +148,7 @@ func cmdInfo(s *Server, c *Client, args [][]byte, now int64) {
 	s.mu.Unlock()
 	port := strconv.Itoa(s.cfg.Port)
 	if s.ln != nil {
-		if _, p, err := splitHostPort(s.ln.Addr().String()); err == nil {
+		if _, p, err := net.SplitHostPort(s.ln.Addr().String()); err == nil {
 			port = p
 		}
 	}
@@ -203,14 +204,6 @@ func cmdInfo(s *Server, c *Client, args [][]byte, now int64) {
 	}
 	section("Cluster", "cluster_enabled", "0")
 	c.out = appendVerbatim(c.out, c.resp, []byte(b.String()))
-}
-
-func splitHostPort(addr string) (string, string, error) {
-	i := strings.LastIndexByte(addr, ':')
-	if i < 0 {
-		return addr, "", nil
-	}
-	return addr[:i], addr[i+1:], nil
 }
 
 // cmdCommand is COMMAND [COUNT|INFO|DOCS|LIST], answered from the table.
