@@ -49,6 +49,17 @@ func (a wide) negative() bool { return a.hi < 0 }
 // fitsInt64 reports whether a is representable as an int64.
 func (a wide) fitsInt64() bool { return a.hi == int64(a.lo)>>63 }
 
+// saturate returns a as an int64, clamped to the int64 range.
+func (a wide) saturate() int64 {
+	switch {
+	case a.fitsInt64():
+		return int64(a.lo)
+	case a.negative():
+		return math.MinInt64
+	}
+	return math.MaxInt64
+}
+
 // low64 returns the low 64 bits, i.e. the value wrapped to an int64, as a Rust
 // `as i64` cast does.
 func (a wide) low64() int64 { return int64(a.lo) }

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"math"
-	"math/bits"
 )
 
 // WindowParams are the arguments of the window limiters (SW, SWLOG, FW):
@@ -83,7 +82,7 @@ func slidingWindow(p WindowParams, nowNs, prev, cur int64) (res Result, newCur, 
 	res = Result{Limit: p.Limit, RetryAfter: -1}
 	newCur = cur
 	fits := func(q int64) bool {
-		return cmp128(mul128(prev, period-elapsed), mul128(cur+q, period), mul128(p.Limit, period)) <= 0
+		return mulWide(prev, period-elapsed).add(mulWide(cur+q, period)).cmp(mulWide(p.Limit, period)) <= 0
 	}
 	switch {
 	case p.Quantity > p.Limit:
@@ -95,11 +94,9 @@ func slidingWindow(p WindowParams, nowNs, prev, cur int64) (res Result, newCur, 
 		newCur = cur + p.Quantity
 	}
 	// remaining = floor((limit·P − prev·(P−e)) / P) − cur, at least 0.
-	room := sub128(mul128(p.Limit, period), mul128(prev, period-elapsed))
-	if room.neg {
-		res.Remaining = 0
-	} else {
-		res.Remaining = max(int64(div128(room, uint64(period)))-newCur, 0)
+	room := mulWide(p.Limit, period).sub(mulWide(prev, period-elapsed))
+	if !room.negative() {
+		res.Remaining = max(room.quo(uint64(period)).saturate()-newCur, 0)
 	}
 	switch {
 	case newCur > 0:
@@ -116,7 +113,7 @@ func slidingWindow(p WindowParams, nowNs, prev, cur int64) (res Result, newCur, 
 func slidingRetry(p WindowParams, period, elapsed, prev, cur int64) int64 {
 	if free := p.Limit - cur - p.Quantity; free >= 0 && prev > 0 {
 		// Need prev·(P−e') ≤ free·P: e' ≥ P − free·P/prev.
-		need := period - int64(div128(mul128(free, period), uint64(prev)))
+		need := period - mulWide(free, period).quo(uint64(prev)).saturate()
 		if need > elapsed {
 			return need - elapsed
 		}
@@ -126,7 +123,7 @@ func slidingRetry(p WindowParams, period, elapsed, prev, cur int64) int64 {
 	wait := period - elapsed
 	if cur > 0 {
 		free := p.Limit - p.Quantity
-		need := period - int64(div128(mul128(free, period), uint64(cur)))
+		need := period - mulWide(free, period).quo(uint64(cur)).saturate()
 		wait += max(need, 0)
 	}
 	return wait
@@ -160,59 +157,4 @@ func slidingLog(p WindowParams, nowNs int64, log []int64) (res Result, add int64
 		res.ResetAfter = secondsUntil(last + period - nowNs)
 	}
 	return res, add
-}
-
-// u128 is an unsigned magnitude with a sign, enough for the products of
-// counts and periods above.
-type u128 struct {
-	hi, lo uint64
-	neg    bool
-}
-
-func mul128(a, b int64) u128 {
-	hi, lo := bits.Mul64(uint64(a), uint64(b)) // callers pass non-negative values
-	return u128{hi: hi, lo: lo}
-}
-
-func add128(a, b u128) u128 {
-	lo, c := bits.Add64(a.lo, b.lo, 0)
-	return u128{hi: a.hi + b.hi + c, lo: lo}
-}
-
-// sub128 returns a−b with its sign.
-func sub128(a, b u128) u128 {
-	if cmp128(a, u128{}, b) < 0 {
-		r := sub128(b, a)
-		r.neg = true
-		return r
-	}
-	lo, br := bits.Sub64(a.lo, b.lo, 0)
-	return u128{hi: a.hi - b.hi - br, lo: lo}
-}
-
-// cmp128 compares a+b with c.
-func cmp128(a, b, c u128) int {
-	s := add128(a, b)
-	switch {
-	case s.hi != c.hi:
-		if s.hi < c.hi {
-			return -1
-		}
-		return 1
-	case s.lo != c.lo:
-		if s.lo < c.lo {
-			return -1
-		}
-		return 1
-	}
-	return 0
-}
-
-// div128 returns a/d, saturated to MaxInt64.
-func div128(a u128, d uint64) uint64 {
-	if a.hi >= d {
-		return math.MaxInt64
-	}
-	q, _ := bits.Div64(a.hi, a.lo, d)
-	return min(q, math.MaxInt64)
 }
