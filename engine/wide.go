@@ -66,6 +66,9 @@ func (a wide) low64() int64 { return int64(a.lo) }
 
 // quo divides by d (> 0), truncating toward zero.
 func (a wide) quo(d uint64) wide {
+	if a.hi == 0 { // the common case: a non-negative value below 2^64
+		return wide{lo: a.lo / d}
+	}
 	neg := a.negative()
 	m := a
 	if neg {
