@@ -53,6 +53,8 @@ type proc struct {
 	cmd  *exec.Cmd
 	Addr string
 	Port string
+	// HTTP is the HTTP API's address ("" when it is off).
+	HTTP string
 	logs *logBuffer
 }
 
@@ -73,7 +75,10 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
-var readyRE = regexp.MustCompile(`rlserver ready" addr=(127\.0\.0\.1:(\d+))`)
+var (
+	readyRE = regexp.MustCompile(`rlserver ready" addr=(127\.0\.0\.1:(\d+))`)
+	httpRE  = regexp.MustCompile(` http=(127\.0\.0\.1:\d+)`)
+)
 
 // startServer runs the binary on a free loopback port and stops it when
 // the test ends.
@@ -88,6 +93,10 @@ func startWrapped(t testing.TB, wrapper []string, extra ...string) *proc {
 	args := append([]string{"--bind", "127.0.0.1", "--port", "0"}, extra...)
 	if !slices.Contains(extra, "--data-dir") {
 		args = append(args, "--data-dir", t.TempDir())
+	}
+	// The HTTP API's default port is fixed; tests take a free one.
+	if !slices.Contains(extra, "--http-addr") {
+		args = append(args, "--http-addr", "127.0.0.1:0")
 	}
 	argv := append(append(slices.Clone(wrapper), binary(t)), args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
@@ -106,6 +115,9 @@ func startWrapped(t testing.TB, wrapper []string, extra ...string) *proc {
 			line := sc.Text()
 			p.logs.Write([]byte(line + "\n"))
 			if m := readyRE.FindStringSubmatch(line); m != nil && !sent {
+				if h := httpRE.FindStringSubmatch(line); h != nil {
+					m = append(m, h[1])
+				}
 				found <- m
 				sent = true
 			}
@@ -114,6 +126,9 @@ func startWrapped(t testing.TB, wrapper []string, extra ...string) *proc {
 	select {
 	case m := <-found:
 		p.Addr, p.Port = m[1], m[2]
+		if len(m) > 3 {
+			p.HTTP = m[3]
+		}
 	case <-time.After(20 * time.Second):
 		cmd.Process.Kill()
 		t.Fatalf("server did not start; logs:\n%s", p.logs.String())

@@ -14,12 +14,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/rlserver/rlserver/httpapi"
 	"github.com/rlserver/rlserver/server"
 )
 
@@ -54,6 +56,7 @@ func run(argv []string, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	cpuProfile := fs.String("cpu-profile", "", "write a Go CPU profile to this file until shutdown (for benchmarking)")
+	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "HTTP API address (check, admin, stats, /health); '' turns it off")
 	if err := applyEnv(fs); err != nil {
 		return err
 	}
@@ -109,10 +112,34 @@ func run(argv []string, stderr io.Writer) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	log.Info("rlserver ready", "addr", srv.Addr().String(), "shards", cfg.Shards)
+	var web *httpapi.Server
+	if *httpAddr != "" {
+		web = httpapi.New(httpapi.Options{
+			Addr:    *httpAddr,
+			Version: version(),
+			Now:     srv.Now,
+			Log:     log,
+		})
+		if err := web.Listen(); err != nil {
+			srv.Close(context.Background())
+			return fmt.Errorf("--http-addr: %w", err)
+		}
+	}
+	ready := []any{"addr", srv.Addr().String(), "shards", cfg.Shards}
+	if web != nil {
+		ready = append(ready, "http", web.Addr().String())
+	}
+	log.Info("rlserver ready", ready...)
 
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- srv.Serve() }()
+	if web != nil {
+		go func() {
+			if err := web.Serve(); err != nil {
+				served <- fmt.Errorf("http: %w", err)
+			}
+		}()
+	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	select {
@@ -124,6 +151,12 @@ func run(argv []string, stderr io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if web != nil {
+		// Requests in flight finish before the store goes away.
+		if err := web.Shutdown(ctx); err != nil {
+			log.Warn("http shutdown", "error", err)
+		}
+	}
 	if err := srv.Close(ctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -185,4 +218,13 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format: want text or json, got %q", format)
+}
+
+// version is the module version the binary was built from ("(devel)" for
+// a build from a work tree), for /health.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
 }
