@@ -106,8 +106,8 @@ func cmdGCRA(s *Server, c *Client, args [][]byte, now int64) {
 		c.out = appendError(c.out, errNotInteger)
 		return
 	}
-	period, err := strconv.ParseFloat(string(args[4]), 64)
-	if err != nil || math.IsNaN(period) || math.IsInf(period, 0) {
+	period, ok := parseRedisFloat(args[4])
+	if !ok {
 		c.out = appendError(c.out, "ERR period is not a valid float")
 		return
 	}

@@ -1,0 +1,71 @@
+package tests
+
+import (
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startRedisRef runs a real redis-server on a free loopback port (no
+// persistence) for comparisons, and stops it when the test ends.
+func startRedisRef(t *testing.T, extra ...string) *rawConn {
+	t.Helper()
+	bin := requireTool(t, "redis-server")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}, extra...)
+	cmd := exec.Command(bin, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second)
+		if err == nil {
+			t.Cleanup(func() { c.Close() })
+			return newRaw(c)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server did not start: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestGCRAPeriodParsesLikeRedis: GCRA's decimal period accepts exactly the
+// strings Redis 7 accepts as a float (INCRBYFLOAT's parser), not Go's
+// float syntax (1_0 is not ten; 0x10 is sixteen).
+func TestGCRAPeriodParsesLikeRedis(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	rc := newRaw(dial(t, srv.Addr))
+	ref := startRedisRef(t)
+	inputs := []string{"1_0", "0x10", "0X1p3", "0x.8", "inf", "-inf", "infinity", "nan", " 1", "1 ", "1e3", ".5",
+		"5.", "+1", ".", "e3", "1e", "0x", "0x1p", "1e400", "1e5000", "1e-400", "1e-5000", "- 1", "1.5.",
+		"1\x00", "\x00", "0x1P-2", "1d", "2.5", "00012", "1e0003", "+.5e-1", "-0", strings.Repeat("1", 5119),
+		"1." + strings.Repeat("0", 5117), "1." + strings.Repeat("0", 5118)}
+	for _, in := range inputs {
+		ref.do("DEL", "f")
+		r, err := ref.do("INCRBYFLOAT", "f", in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		redisRejects := r == respError("ERR value is not a valid float")
+		got, err := rc.do("GCRA", "gp", "1", "1", in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		weReject := got == respError("ERR period is not a valid float")
+		if redisRejects != weReject {
+			t.Errorf("period %.20q: Redis INCRBYFLOAT %#v, GCRA %#v", in, r, got)
+		}
+	}
+}
