@@ -90,7 +90,7 @@ func BenchmarkSlidingWindowAccuracy(b *testing.B) {
 				admitted := map[int64]int64{} // window index -> units the log admitted
 				for _, t := range times {
 					win := t / period
-					approx, _, _ := slidingWindow(p, t, admitted[win-1], admitted[win])
+					approx, _ := slidingWindow(p, intoWindow(t, p.Period), admitted[win-1], admitted[win])
 					exact, _ := sh.ThrottleSlidingLog(Hash(lg), lg, p, t, false)
 					if exact.Limited == 0 {
 						admitted[win]++

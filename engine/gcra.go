@@ -56,7 +56,10 @@ type gcraOutcome struct {
 
 // decideGCRA runs redis-cell's GCRA for one call. stored is the key's TAT
 // (ns since the epoch) when exists is true. emission must be non-zero.
-func decideGCRA(p GCRAParams, emission, nowNs int64, stored int64, exists bool) gcraOutcome {
+// With exact (the GCRA command), remaining is floor(next/T) in whole ns;
+// otherwise redis-cell's division of truncated microseconds, which can
+// exceed max_burst+1 when T is not a whole number of microseconds.
+func decideGCRA(p GCRAParams, emission, nowNs int64, stored int64, exists, exact bool) gcraOutcome {
 	// Products wrap like redis-cell's i64 arithmetic; sums of instants and
 	// durations do not (redis-cell adds them in wider types).
 	tau := emission * (p.MaxBurst + 1)
@@ -92,7 +95,13 @@ func decideGCRA(p GCRAParams, emission, nowNs int64, stored int64, exists bool) 
 		out.ttlMs = ttl.quo(1e6).low64()
 	}
 	next := wideOf(tau).sub(ttl)
-	if next.cmp(wideOf(emission).neg()) > 0 {
+	switch {
+	case exact:
+		// The GCRA command validated that tau and inc fit: 0 ≤ next ≤ tau.
+		if !next.negative() {
+			out.res.Remaining = next.quo(uint64(emission)).saturate()
+		}
+	case next.cmp(wideOf(emission).neg()) > 0:
 		// Whole microseconds on both sides, then a float division: a zero
 		// divisor yields ±Inf or NaN, which saturate like Rust's casts.
 		num := next.quo(1000).float64()

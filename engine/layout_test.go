@@ -43,6 +43,25 @@ func BenchmarkLayout(b *testing.B) {
 			return m
 		})
 	})
+	// Window keys: the same record plus their WindowState (24 bytes).
+	for _, w := range []struct {
+		name string
+		run  windowFunc
+	}{{"store-fw", (*Shard).ThrottleFixedWindow}, {"store-sw", (*Shard).ThrottleSlidingWindow}} {
+		b.Run(w.name, func(b *testing.B) {
+			measure(b, func() any {
+				st := NewStore(256)
+				key := make([]byte, 0, 24)
+				p := WindowParams{Limit: 10, Period: 3600, Quantity: 1}
+				for i := range n {
+					key = strconv.AppendInt(append(key[:0], "key:"...), int64(i), 10)
+					h := Hash(key)
+					w.run(st.ShardOf(h), h, key, p, 1e18, false)
+				}
+				return st
+			})
+		})
+	}
 	b.Run("store", func(b *testing.B) {
 		measure(b, func() any {
 			st := NewStore(256)

@@ -21,51 +21,52 @@ func (sh *Shard) stateOf(h uint64, key []byte, kind Kind, nowMs int64) (*record,
 	return r, nil
 }
 
-// ThrottleFixedWindow runs FW.THROTTLE (or FW.PEEK with peek).
+// ThrottleFixedWindow runs FW.THROTTLE (or FW.PEEK with peek). The state
+// names its window by the window's end, so the key's TTL plays no part.
 func (sh *Shard) ThrottleFixedWindow(h uint64, key []byte, p WindowParams, nowNs int64, peek bool) (Result, error) {
 	nowMs := nowNs / 1e6
 	r, err := sh.stateOf(h, key, KindFixedWindow, nowMs)
 	if err != nil {
 		return Result{}, err
 	}
-	period := p.Period * 1e9
-	end := nowNs - nowNs%period + period
+	elapsed := intoWindow(nowNs, p.Period)
+	endMs := (nowNs-elapsed)/1e6 + p.Period*1000 // exact: windows start on whole seconds
 	var count int64
-	if r != nil && r.expireMs == end/1e6 {
-		count = r.val
+	if r != nil && sh.wins[r.val].EmptyAtMs == endMs {
+		count = sh.wins[r.val].Cur
 	}
-	res, newCount, windowEnd := fixedWindow(p, nowNs, count)
+	res, newCount := fixedWindow(p, elapsed, count)
 	if !peek && newCount != count {
-		sh.SetInt(h, key, KindFixedWindow, newCount, windowEnd/1e6, nowMs)
+		sh.putWindow(h, key, r, KindFixedWindow, WindowState{EmptyAtMs: endMs, Cur: newCount}, nowMs)
 	}
 	return res, nil
 }
 
 // ThrottleSlidingWindow runs SW.THROTTLE (or SW.PEEK with peek). The state
-// packs the previous and current counts; the current window's start is the
-// expiry minus two periods.
+// holds the previous and current counts and names the current window by
+// the end of the window after it (when both counts have aged out).
 func (sh *Shard) ThrottleSlidingWindow(h uint64, key []byte, p WindowParams, nowNs int64, peek bool) (Result, error) {
 	nowMs := nowNs / 1e6
 	r, err := sh.stateOf(h, key, KindSlidingWindow, nowMs)
 	if err != nil {
 		return Result{}, err
 	}
-	period := p.Period * 1e9
-	start := nowNs - nowNs%period
+	elapsed := intoWindow(nowNs, p.Period)
+	startMs := (nowNs - elapsed) / 1e6
+	periodMs := p.Period * 1000
+	emptyAt := startMs + 2*periodMs
 	var prev, cur int64
 	if r != nil {
-		storedStart := r.expireMs*1e6 - 2*period
-		sPrev, sCur := r.val>>32, r.val&0xffffffff
-		switch storedStart {
-		case start:
-			prev, cur = sPrev, sCur
-		case start - period:
-			prev = sCur
+		switch w := sh.wins[r.val]; w.EmptyAtMs {
+		case emptyAt: // stored in this window
+			prev, cur = w.Prev, w.Cur
+		case emptyAt - periodMs: // stored in the previous window
+			prev = w.Cur
 		}
 	}
-	res, newCur, _ := slidingWindow(p, nowNs, prev, cur)
+	res, newCur := slidingWindow(p, elapsed, prev, cur)
 	if !peek && newCur != cur {
-		sh.SetInt(h, key, KindSlidingWindow, prev<<32|newCur, (start+2*period)/1e6, nowMs)
+		sh.putWindow(h, key, r, KindSlidingWindow, WindowState{EmptyAtMs: emptyAt, Prev: prev, Cur: newCur}, nowMs)
 	}
 	return res, nil
 }
@@ -104,7 +105,8 @@ func (sh *Shard) ThrottleSlidingLog(h uint64, key []byte, p WindowParams, nowNs 
 	if n > 0 && log[n-1] > nowNs {
 		slices.Sort(log)
 	}
-	exp := (log[len(log)-1] + period + 999_999) / 1e6
+	// The last entry leaves the window P after it, rounded up to a ms.
+	exp := ceilDiv(log[len(log)-1], 1e6) + p.Period*1000
 	if r != nil {
 		sh.addBytes(8 * int64(len(log)-len(sh.logs[r.val])))
 		sh.logs[r.val] = log

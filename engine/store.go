@@ -20,12 +20,13 @@ const (
 	KindString
 	// KindGCRA: a GCRA theoretical arrival time (CL.THROTTLE, GCRA).
 	KindGCRA
-	// KindSlidingWindow: SW.THROTTLE's two counts; the window is derived
-	// from the expiry.
+	// KindSlidingWindow: SW.THROTTLE's two counts and their window
+	// (WindowState), kept apart from the key's TTL.
 	KindSlidingWindow
 	// KindSlidingLog: SWLOG.THROTTLE's request times.
 	KindSlidingLog
-	// KindFixedWindow: FW.THROTTLE's count; the window ends at the expiry.
+	// KindFixedWindow: FW.THROTTLE's count and its window (WindowState),
+	// kept apart from the key's TTL.
 	KindFixedWindow
 )
 
@@ -50,10 +51,24 @@ func (k Kind) String() string {
 // modified.
 type Entry struct {
 	Kind     Kind
-	Int      int64   // GCRA: TAT in ns; FW: count; SW: prev<<32 | cur
-	Bytes    []byte  // KindString: the value
-	Log      []int64 // KindSlidingLog: request times in ns, ascending
-	ExpireMs int64   // absolute Unix ms; 0 = no expiry
+	Int      int64       // KindGCRA: TAT in ns
+	Window   WindowState // KindFixedWindow, KindSlidingWindow
+	Bytes    []byte      // KindString: the value
+	Log      []int64     // KindSlidingLog: request times in ns, ascending
+	ExpireMs int64       // absolute Unix ms; 0 = no expiry
+}
+
+// WindowState is the state of a fixed- or sliding-window key. It carries
+// its own window, so changing the key's TTL (EXPIRE, PERSIST) never
+// changes what the limiter counts.
+type WindowState struct {
+	// EmptyAtMs is when the state is empty again for the period it was
+	// written with (absolute Unix ms): the end of FW's window; for SW the
+	// end of the window after the one Cur counts. It names the window the
+	// counts belong to; it is also the expiry a write gives the key.
+	EmptyAtMs int64
+	Prev      int64 // SW: the count of the window before Cur's (FW: 0)
+	Cur       int64 // FW: the window's count; SW: the current window's count
 }
 
 // Store is a fixed, power-of-two array of shards, each guarded by its own
@@ -103,6 +118,9 @@ func (s *Store) NumShards() int { return len(s.shards) }
 // record and an 8-byte table slot at about half load.
 const perKeyBytes = 56
 
+// windowBytes is what a window key's WindowState adds to perKeyBytes.
+const windowBytes = 24
+
 // Bytes returns the store's logical size: perKeyBytes per key, plus keys
 // longer than 16 bytes, string values and sliding-log entries (8 bytes
 // each). It is what maxmemory is compared with; the process's RSS is
@@ -121,7 +139,7 @@ const inlineKey = 16
 // skips the slab.
 type record struct {
 	expireMs int64 // absolute Unix ms; 0 = none
-	val      int64 // GCRA: TAT; KindString: index into blobs
+	val      int64 // GCRA: TAT; string, log, window: index into blobs, logs, wins
 	// key holds the key when keyLen <= inlineKey, else its offset in the
 	// arena (little-endian uint32 in the first four bytes).
 	key    [inlineKey]byte
@@ -147,6 +165,8 @@ type Shard struct {
 	freeBlob []uint32
 	logs     [][]int64 // sliding-log request times
 	freeLog  []uint32
+	wins     []WindowState // fixed/sliding window states (no pointers)
+	freeWin  []uint32
 	sweepRNG uint64 // xorshift state for the sweeper's samples
 	evictRNG uint64 // xorshift state for eviction samples
 
@@ -354,7 +374,36 @@ func (sh *Shard) releaseValue(r *record) {
 		sh.addBytes(-8 * int64(len(sh.logs[r.val])))
 		sh.logs[r.val] = nil
 		sh.freeLog = append(sh.freeLog, uint32(r.val))
+	case KindFixedWindow, KindSlidingWindow:
+		sh.addBytes(-windowBytes)
+		sh.wins[r.val] = WindowState{}
+		sh.freeWin = append(sh.freeWin, uint32(r.val))
 	}
+}
+
+func (sh *Shard) storeWindow(w WindowState) int64 {
+	sh.addBytes(windowBytes)
+	if n := len(sh.freeWin); n > 0 {
+		i := sh.freeWin[n-1]
+		sh.freeWin = sh.freeWin[:n-1]
+		sh.wins[i] = w
+		return int64(i)
+	}
+	sh.wins = append(sh.wins, w)
+	return int64(len(sh.wins) - 1)
+}
+
+// putWindow writes a window state for key. r is key's live record of the
+// same kind, updated in place (no allocation), or nil to create one.
+func (sh *Shard) putWindow(h uint64, key []byte, r *record, kind Kind, w WindowState, nowMs int64) {
+	if r == nil {
+		r = sh.upsert(h, key, nowMs)
+		r.kind = kind
+		r.val = sh.storeWindow(w)
+	} else {
+		sh.wins[r.val] = w
+	}
+	sh.setExpiry(r, w.EmptyAtMs)
 }
 
 func (sh *Shard) storeLog(log []int64) int64 {
@@ -377,6 +426,9 @@ func (sh *Shard) entryOf(r *record) Entry {
 		e.Int = 0
 	case KindSlidingLog:
 		e.Log = sh.logs[r.val]
+		e.Int = 0
+	case KindFixedWindow, KindSlidingWindow:
+		e.Window = sh.wins[r.val]
 		e.Int = 0
 	}
 	return e
@@ -412,7 +464,7 @@ func (sh *Shard) SetString(h uint64, key, val []byte, expireMs, nowMs int64) {
 	sh.setExpiry(r, expireMs)
 }
 
-// SetInt stores an integer state of the given kind with an absolute expiry.
+// SetInt stores an integer state (KindGCRA) with an absolute expiry.
 func (sh *Shard) SetInt(h uint64, key []byte, kind Kind, val, expireMs, nowMs int64) {
 	r := sh.upsert(h, key, nowMs)
 	r.kind = kind
@@ -430,8 +482,11 @@ func (sh *Shard) Restore(h uint64, key []byte, e Entry, nowMs int64) {
 	r := sh.upsert(h, key, nowMs)
 	r.kind, r.val = e.Kind, e.Int
 	sh.setExpiry(r, e.ExpireMs)
-	if e.Kind == KindString {
+	switch e.Kind {
+	case KindString:
 		r.val = int64(sh.storeBlob(e.Bytes))
+	case KindFixedWindow, KindSlidingWindow:
+		r.val = sh.storeWindow(e.Window)
 	}
 }
 
@@ -477,6 +532,7 @@ func (sh *Shard) Clear() {
 	sh.count, sh.nrec, sh.keyWaste = 0, 0, 0
 	sh.chunks, sh.freeRecs, sh.keys, sh.blobs, sh.freeBlob = nil, nil, nil, nil, nil
 	sh.logs, sh.freeLog = nil, nil
+	sh.wins, sh.freeWin = nil, nil
 	sh.addBytes(-sh.ownBytes)
 	sh.expiring = 0
 }

@@ -16,8 +16,6 @@ const (
 	// MaxWindowPeriod is the longest period in seconds (about 146 years):
 	// two periods in nanoseconds still fit in an int64.
 	MaxWindowPeriod = math.MaxInt64 / 2 / 1_000_000_000
-	// MaxSlidingLimit bounds SW's limit: its two counts share one word.
-	MaxSlidingLimit = math.MaxUint32
 )
 
 // Window-parameter errors.
@@ -50,39 +48,62 @@ func ValidateWindow(p WindowParams, maxLimit int64) error {
 // secondsUntil is ceilSeconds for a non-negative nanosecond span.
 func secondsUntil(ns int64) int64 { return ceilSeconds(wideOf(max(ns, 0))) }
 
-// fixedWindow decides one FW call. Windows are [k·P, (k+1)·P) since the
-// epoch; count is what the current window has used (the caller resets it
-// when the stored window is another one).
-func fixedWindow(p WindowParams, nowNs, count int64) (res Result, newCount, windowEnd int64) {
-	period := p.Period * 1e9
-	windowEnd = nowNs - nowNs%period + period
-	res = Result{Limit: p.Limit, RetryAfter: -1, ResetAfter: secondsUntil(windowEnd - nowNs)}
+// intoWindow returns how far nowNs is into its window of period seconds
+// (windows are [k·P, (k+1)·P) since the epoch), in [0, P) ns.
+func intoWindow(nowNs, periodSeconds int64) int64 {
+	period := periodSeconds * 1e9
+	e := nowNs % period
+	if e < 0 {
+		e += period
+	}
+	return e
+}
+
+// ceilDiv divides rounding toward +∞ (d > 0).
+func ceilDiv(a, d int64) int64 {
+	q := a / d
+	if a%d > 0 {
+		q++
+	}
+	return q
+}
+
+// The deciding functions below never add a quantity to a count: a sum of
+// two values up to 2^63−1 wraps. They compare q with what is left
+// (limit − used, both non-negative) or sum exact 128-bit products.
+
+// fixedWindow decides one FW call elapsed ns into the window; count is what
+// the current window has used (the caller resets it when the stored window
+// is another one).
+func fixedWindow(p WindowParams, elapsed, count int64) (res Result, newCount int64) {
+	untilEnd := p.Period*1e9 - elapsed
+	res = Result{Limit: p.Limit, RetryAfter: -1, ResetAfter: secondsUntil(untilEnd)}
 	newCount = count
 	switch {
 	case p.Quantity > p.Limit:
 		res.Limited = 1
-	case count+p.Quantity > p.Limit:
+	case p.Quantity > p.Limit-count: // count may exceed a limit lowered since
 		res.Limited = 1
-		res.RetryAfter = secondsUntil(windowEnd - nowNs)
+		res.RetryAfter = secondsUntil(untilEnd)
 	default:
 		newCount = count + p.Quantity
 	}
 	res.Remaining = max(p.Limit-newCount, 0)
-	return res, newCount, windowEnd
+	return res, newCount
 }
 
-// slidingWindow decides one SW call: the current window's count plus the
-// previous window's count weighted by how much of it still overlaps the
-// sliding window [now-P, now]. The comparison is exact integer arithmetic:
-// prev·(P−e) + (cur+q)·P ≤ limit·P, with e the time into the window.
-func slidingWindow(p WindowParams, nowNs, prev, cur int64) (res Result, newCur, windowStart int64) {
+// slidingWindow decides one SW call elapsed ns into the current window:
+// the current window's count plus the previous window's count weighted by
+// how much of it still overlaps the sliding window [now-P, now]. The
+// comparison is exact 128-bit arithmetic: prev·(P−e) + cur·P + q·P ≤
+// limit·P, with e the time into the window.
+func slidingWindow(p WindowParams, elapsed, prev, cur int64) (res Result, newCur int64) {
 	period := p.Period * 1e9
-	windowStart = nowNs - nowNs%period
-	elapsed := nowNs - windowStart
 	res = Result{Limit: p.Limit, RetryAfter: -1}
 	newCur = cur
+	weighted := mulWide(prev, period-elapsed).add(mulWide(cur, period))
 	fits := func(q int64) bool {
-		return mulWide(prev, period-elapsed).add(mulWide(cur+q, period)).cmp(mulWide(p.Limit, period)) <= 0
+		return weighted.add(mulWide(q, period)).cmp(mulWide(p.Limit, period)) <= 0
 	}
 	switch {
 	case p.Quantity > p.Limit:
@@ -91,7 +112,7 @@ func slidingWindow(p WindowParams, nowNs, prev, cur int64) (res Result, newCur, 
 		res.Limited = 1
 		res.RetryAfter = secondsUntil(slidingRetry(p, period, elapsed, prev, cur))
 	default:
-		newCur = cur + p.Quantity
+		newCur = cur + p.Quantity // ≤ limit: it fits
 	}
 	// remaining = floor((limit·P − prev·(P−e)) / P) − cur, at least 0.
 	room := mulWide(p.Limit, period).sub(mulWide(prev, period-elapsed))
@@ -100,18 +121,18 @@ func slidingWindow(p WindowParams, nowNs, prev, cur int64) (res Result, newCur, 
 	}
 	switch {
 	case newCur > 0:
-		res.ResetAfter = secondsUntil(windowStart + 2*period - nowNs)
+		res.ResetAfter = secondsUntil(2*period - elapsed)
 	case prev > 0:
-		res.ResetAfter = secondsUntil(windowStart + period - nowNs)
+		res.ResetAfter = secondsUntil(period - elapsed)
 	}
-	return res, newCur, windowStart
+	return res, newCur
 }
 
 // slidingRetry returns how long until q more units fit: within the current
 // window the previous count's weight falls linearly; after the window ends
 // the current count becomes the previous one.
 func slidingRetry(p WindowParams, period, elapsed, prev, cur int64) int64 {
-	if free := p.Limit - cur - p.Quantity; free >= 0 && prev > 0 {
+	if free := (p.Limit - p.Quantity) - cur; free >= 0 && prev > 0 {
 		// Need prev·(P−e') ≤ free·P: e' ≥ P − free·P/prev.
 		need := period - mulWide(free, period).quo(uint64(prev)).saturate()
 		if need > elapsed {
@@ -139,22 +160,19 @@ func slidingLog(p WindowParams, nowNs int64, log []int64) (res Result, add int64
 	switch {
 	case p.Quantity > p.Limit:
 		res.Limited = 1
-	case used+p.Quantity > p.Limit:
+	case p.Quantity > p.Limit-used:
 		res.Limited = 1
-		// The oldest used+q−limit entries must leave the window first.
-		res.RetryAfter = secondsUntil(log[used+p.Quantity-p.Limit-1] + period - nowNs)
+		// The oldest used−(limit−q) entries must leave the window first.
+		res.RetryAfter = secondsUntil(log[used-(p.Limit-p.Quantity)-1] - nowNs + period)
 	default:
 		add = p.Quantity
 	}
 	res.Remaining = max(p.Limit-used-add, 0)
-	last := int64(0)
-	if add > 0 {
-		last = nowNs
-	} else if used > 0 {
-		last = log[used-1]
-	}
-	if last != 0 {
-		res.ResetAfter = secondsUntil(last + period - nowNs)
+	switch {
+	case add > 0:
+		res.ResetAfter = secondsUntil(period)
+	case used > 0:
+		res.ResetAfter = secondsUntil(log[used-1] - nowNs + period)
 	}
 	return res, add
 }

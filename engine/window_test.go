@@ -217,7 +217,7 @@ func TestPeekMatchesThrottleAndChangesNothing(t *testing.T) {
 			now := b0
 			snapshot := func() string {
 				e, ok := sh.Get(h, k, now/1e6)
-				return fmt.Sprint(ok, e.Kind, e.Int, e.ExpireMs, slices.Clone(e.Log))
+				return fmt.Sprint(ok, e.Kind, e.Int, e.Window, e.ExpireMs, slices.Clone(e.Log))
 			}
 			for i := range 2000 {
 				now += rng.Int64N(700e6)

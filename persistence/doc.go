@@ -1,12 +1,12 @@
 // Package persistence writes and reads snapshots of the engine's store, and
 // schedules them.
 //
-// # File format (version 1)
+// # File format (version 2)
 //
 // All integers are little-endian. CRC is CRC-32C (Castagnoli).
 //
 //	header   magic "RLSNAP\r\n" (8 bytes)
-//	         version    uint32 (1)
+//	         version    uint32 (2; version 1 files still load)
 //	         created    int64  Unix ns when the snapshot began
 //	         crc        uint32 of the 20 bytes above
 //	blocks   length     uint32 payload bytes (> 0)
@@ -23,9 +23,16 @@
 //	expire   int64  absolute Unix ms; 0 = none
 //	state    string:  uvarint length, then the bytes
 //	         GCRA:    int64 TAT (ns since the epoch, as redis-cell stores it)
-//	         sliding window: int64 prev<<32 | cur (window = expire − 2·period)
-//	         fixed window:   int64 count (the window ends at expire)
+//	         sliding window: int64 emptyAt, int64 prev, int64 cur
+//	         fixed window:   int64 emptyAt, int64 count
 //	         sliding log:    uvarint n, then n int64 request times (ns), ascending
+//
+// emptyAt (absolute Unix ms) names the window the counts belong to: when
+// the state is empty again (FW: the window's end; SW: the end of the
+// window after cur's). It is independent of the key's expiry, which
+// EXPIRE and PERSIST change. Version 1 stored one int64 instead (FW: the
+// count; SW: prev<<32 | cur) and implied emptyAt = expire; a version-1
+// file loads with that reading.
 //
 // A reader verifies every CRC before using what it covers and reports the
 // offset of the first problem. Snapshots persist effects (state and absolute

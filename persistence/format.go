@@ -12,7 +12,7 @@ import (
 
 const (
 	magic         = "RLSNAP\r\n"
-	version       = 1
+	version       = 2 // 2: window states carry their own window; 1 derived it from the expiry
 	headerSize    = 8 + 4 + 8 + 4
 	blockTarget   = 64 << 10 // a block is flushed once its payload passes this
 	maxBlockBytes = 1 << 30  // a length above this is corruption, not data
@@ -89,6 +89,13 @@ func appendEntry(b []byte, key []byte, e engine.Entry) []byte {
 		for _, t := range e.Log {
 			b = binary.LittleEndian.AppendUint64(b, uint64(t))
 		}
+	case engine.KindFixedWindow:
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.Window.EmptyAtMs))
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.Window.Cur))
+	case engine.KindSlidingWindow:
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.Window.EmptyAtMs))
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.Window.Prev))
+		b = binary.LittleEndian.AppendUint64(b, uint64(e.Window.Cur))
 	default:
 		b = binary.LittleEndian.AppendUint64(b, uint64(e.Int))
 	}
@@ -97,9 +104,9 @@ func appendEntry(b []byte, key []byte, e engine.Entry) []byte {
 
 var errShort = errors.New("entry runs past the end of its block")
 
-// decodeEntry reads one entry from p, returning the bytes it used. The
-// returned key and bytes alias p.
-func decodeEntry(p []byte) (key []byte, e engine.Entry, n int, err error) {
+// decodeEntry reads one entry of format version ver from p, returning the
+// bytes it used. The returned key and bytes alias p.
+func decodeEntry(p []byte, ver uint32) (key []byte, e engine.Entry, n int, err error) {
 	if len(p) < 1 {
 		return nil, e, 0, errShort
 	}
@@ -141,12 +148,52 @@ func decodeEntry(p []byte) (key []byte, e engine.Entry, n int, err error) {
 			e.Log[i] = int64(binary.LittleEndian.Uint64(p[n:]))
 			n += 8
 		}
+	case engine.KindFixedWindow, engine.KindSlidingWindow:
+		if ver == 1 {
+			return decodeWindowV1(p, key, e, n)
+		}
+		words := 2
+		if kind == engine.KindSlidingWindow {
+			words = 3
+		}
+		if len(p)-n < 8*words {
+			return nil, e, 0, errShort
+		}
+		e.Window.EmptyAtMs = int64(binary.LittleEndian.Uint64(p[n:]))
+		n += 8
+		if kind == engine.KindSlidingWindow {
+			e.Window.Prev = int64(binary.LittleEndian.Uint64(p[n:]))
+			n += 8
+		}
+		e.Window.Cur = int64(binary.LittleEndian.Uint64(p[n:]))
+		n += 8
+		if e.Window.Prev < 0 || e.Window.Cur < 0 {
+			return nil, e, 0, errors.New("negative window count")
+		}
 	default:
 		if len(p)-n < 8 {
 			return nil, e, 0, errShort
 		}
 		e.Int = int64(binary.LittleEndian.Uint64(p[n:]))
 		n += 8
+	}
+	return key, e, n, nil
+}
+
+// decodeWindowV1 reads a version-1 window state: one int64 (FW: the
+// count; SW: prev<<32 | cur, both unsigned 32-bit), its window implied by
+// the key's expiry, which was always the instant the state empties.
+func decodeWindowV1(p, key []byte, e engine.Entry, n int) ([]byte, engine.Entry, int, error) {
+	if len(p)-n < 8 {
+		return nil, e, 0, errShort
+	}
+	v := binary.LittleEndian.Uint64(p[n:])
+	n += 8
+	e.Window.EmptyAtMs = e.ExpireMs
+	if e.Kind == engine.KindSlidingWindow {
+		e.Window.Prev, e.Window.Cur = int64(v>>32), int64(v&0xffffffff)
+	} else {
+		e.Window.Cur = int64(v)
 	}
 	return key, e, n, nil
 }

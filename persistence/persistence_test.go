@@ -51,7 +51,7 @@ func dump(st *engine.Store, nowMs int64) []string {
 		sh := st.Shard(i)
 		sh.Lock()
 		for k, e := range sh.Keys(nowMs) {
-			out = append(out, fmt.Sprintf("%q %v %d %q %v %d", k, e.Kind, e.Int, e.Bytes, e.Log, e.ExpireMs))
+			out = append(out, fmt.Sprintf("%q %v %d %+v %q %v %d", k, e.Kind, e.Int, e.Window, e.Bytes, e.Log, e.ExpireMs))
 		}
 		sh.Unlock()
 	}
@@ -153,7 +153,7 @@ func TestCorruptionIsDetected(t *testing.T) {
 func TestFutureVersionIsRefused(t *testing.T) {
 	_, data := writeSample(t)
 	b := slices.Clone(data)
-	copy(b, appendHeaderVersion(now, 2)) // a valid header of version 2
+	copy(b, appendHeaderVersion(now, version+1)) // a valid header of a later version
 	p := filepath.Join(t.TempDir(), "future.rls")
 	os.WriteFile(p, b, 0o644)
 	_, err := Load(p, engine.NewStore(4), now)
@@ -220,4 +220,62 @@ func appendHeaderVersion(created int64, v uint32) []byte {
 	b = binary.LittleEndian.AppendUint32(b, v)
 	b = binary.LittleEndian.AppendUint64(b, uint64(created))
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// TestVersion1WindowsLoad: a version-1 file (window implied by the expiry,
+// SW's counts packed in one word) loads into version 2's window states,
+// and the restored keys keep limiting, also after PERSIST.
+func TestVersion1WindowsLoad(t *testing.T) {
+	const minute = int64(60e9)
+	start := now - now%minute // a window boundary
+	endMs := (start + minute) / 1e6
+	var payload []byte
+	entry := func(kind byte, key string, expireMs int64, state uint64) {
+		payload = append(payload, kind)
+		payload = binary.AppendUvarint(payload, uint64(len(key)))
+		payload = append(payload, key...)
+		payload = binary.LittleEndian.AppendUint64(payload, uint64(expireMs))
+		payload = binary.LittleEndian.AppendUint64(payload, state)
+	}
+	entry(diskFixedWindow, "fw", endMs, 3)
+	// SW written in this window: prev 2^32−1 (v1's cap), cur 2^31; half of
+	// prev still weighs at +30 s, so the window is full.
+	entry(diskSlidingWindow, "sw", endMs+60_000, 0xffffffff<<32|1<<31)
+	entry(diskGCRA, "g", endMs, uint64(start))
+	file := appendHeaderVersion(now, 1)
+	file = binary.LittleEndian.AppendUint32(file, uint32(len(payload)))
+	file = binary.LittleEndian.AppendUint32(file, crc32.Checksum(payload, castagnoli))
+	file = append(file, payload...)
+	var end [16]byte
+	binary.LittleEndian.PutUint64(end[4:12], 3)
+	binary.LittleEndian.PutUint32(end[12:], crc32.Checksum(end[:12], castagnoli))
+	file = append(file, end[:]...)
+	path := filepath.Join(t.TempDir(), "v1.rls")
+	if err := os.WriteFile(path, file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st := engine.NewStore(1)
+	if info, err := Load(path, st, start); err != nil || info.Keys != 3 {
+		t.Fatalf("load v1: %+v %v", info, err)
+	}
+	sh := st.Shard(0)
+	sh.Lock()
+	defer sh.Unlock()
+	at := start + 30e9
+	for _, k := range []string{"fw", "sw"} {
+		e, _ := sh.Get(engine.Hash([]byte(k)), []byte(k), at/1e6)
+		want := engine.WindowState{EmptyAtMs: endMs, Cur: 3}
+		if k == "sw" {
+			want = engine.WindowState{EmptyAtMs: endMs + 60_000, Prev: 0xffffffff, Cur: 1 << 31}
+		}
+		if e.Window != want {
+			t.Fatalf("%s: window %+v, want %+v", k, e.Window, want)
+		}
+		sh.SetExpire(engine.Hash([]byte(k)), []byte(k), 0, at/1e6) // PERSIST
+	}
+	fw, _ := sh.ThrottleFixedWindow(engine.Hash([]byte("fw")), []byte("fw"), engine.WindowParams{Limit: 3, Period: 60, Quantity: 1}, at, false)
+	sw, _ := sh.ThrottleSlidingWindow(engine.Hash([]byte("sw")), []byte("sw"), engine.WindowParams{Limit: 0xffffffff, Period: 60, Quantity: 1}, at, false)
+	if fw.Limited != 1 || sw.Limited != 1 {
+		t.Fatalf("restored v1 windows after PERSIST: fw %+v sw %+v", fw, sw)
+	}
 }

@@ -52,8 +52,9 @@ func Load(path string, st *engine.Store, now int64) (Info, error) {
 	if crc32.Checksum(hdr[:20], castagnoli) != binary.LittleEndian.Uint32(hdr[20:]) {
 		return info, bad(0, "header checksum mismatch")
 	}
-	if v := binary.LittleEndian.Uint32(hdr[8:]); v != version {
-		return info, bad(8, "format version %d is not supported (this build reads version %d)", v, version)
+	ver := binary.LittleEndian.Uint32(hdr[8:])
+	if ver < 1 || ver > version {
+		return info, bad(8, "format version %d is not supported (this build reads versions 1 to %d)", ver, version)
 	}
 	info.Created = int64(binary.LittleEndian.Uint64(hdr[12:]))
 	off := int64(headerSize)
@@ -98,7 +99,7 @@ func Load(path string, st *engine.Store, now int64) (Info, error) {
 			return info, bad(off, "block checksum mismatch")
 		}
 		for p := payload; len(p) > 0; {
-			key, e, n, err := decodeEntry(p)
+			key, e, n, err := decodeEntry(p, ver)
 			if err != nil {
 				return info, bad(off+8+int64(len(payload)-len(p)), "%v", err)
 			}

@@ -124,30 +124,11 @@ func cmdGCRA(s *Server, c *Client, args [][]byte, now int64) {
 		c.out = appendError(c.out, errSyntax)
 		return
 	}
-	switch {
-	case burst < 0:
-		c.out = appendError(c.out, "ERR max_burst must be a non-negative integer")
-		return
-	case tokens < 1:
-		c.out = appendError(c.out, "ERR tokens_per_period must be a positive integer")
-		return
-	case !(period > 0) || period > float64(engine.MaxWindowPeriod):
-		c.out = appendError(c.out, "ERR period must be a positive number of seconds (at most "+strconv.FormatInt(engine.MaxWindowPeriod, 10)+")")
-		return
-	case n < 0:
-		c.out = appendError(c.out, "ERR TOKENS must be a non-negative integer")
+	p, emission, err := engine.NativeGCRA(burst, tokens, period, n)
+	if err != nil {
+		c.out = appendError(c.out, limiterError(err, false))
 		return
 	}
-	emission := int64(math.Round(period*1e9)) / tokens
-	if emission < 1 {
-		c.out = appendError(c.out, "ERR rate too high: less than one nanosecond per token")
-		return
-	}
-	if burst > math.MaxInt64/emission-1 || n > math.MaxInt64/emission {
-		c.out = appendError(c.out, "ERR max_burst or TOKENS too large for this rate")
-		return
-	}
-	p := engine.GCRAParams{MaxBurst: burst, Count: tokens, Quantity: n}
 	sh, h := s.lockKey(c, args[1])
 	defer s.unlock(c, sh)
 	if !s.admitKey(c, sh, h, args[1], now) {
@@ -171,7 +152,7 @@ type windowLimiter struct {
 
 var (
 	fixedWindow = windowLimiter{name: "fw", maxLimit: func(*Server) int64 { return math.MaxInt64 }, run: (*engine.Shard).ThrottleFixedWindow}
-	slidingWin  = windowLimiter{name: "sw", maxLimit: func(*Server) int64 { return engine.MaxSlidingLimit }, run: (*engine.Shard).ThrottleSlidingWindow}
+	slidingWin  = windowLimiter{name: "sw", maxLimit: func(*Server) int64 { return math.MaxInt64 }, run: (*engine.Shard).ThrottleSlidingWindow}
 	slidingLog  = windowLimiter{name: "swlog", maxLimit: func(s *Server) int64 { return int64(s.cfg.MaxLogLimit) }, run: (*engine.Shard).ThrottleSlidingLog}
 )
 

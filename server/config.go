@@ -69,12 +69,16 @@ type Config struct {
 	// unusable, instead of refusing to start.
 	RecoverPrevious bool
 	// MaxLogLimit caps SWLOG's limit: its memory per key grows with it.
-	// Default 10000 (80 KB per key at most).
+	// Default 10000 (80 KB per key at most); at most MaxLogLimitCap, so
+	// one command can never append more than 128 MiB to a log.
 	MaxLogLimit int
 	// MaxTrackedKeys caps the client-tracking table (Redis's
 	// tracking-table-max-keys, 1M).
 	MaxTrackedKeys int
 }
+
+// MaxLogLimitCap is the largest MaxLogLimit accepted (2^24 entries).
+const MaxLogLimitCap = 1 << 24
 
 // DefaultConfig returns the defaults documented on each field.
 func DefaultConfig() Config {
@@ -129,8 +133,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("maxmemory-policy %q is not supported: use noeviction or volatile-ttl", c.MaxMemoryPolicy)
 	case c.SnapshotInterval < 0:
 		return errors.New("snapshot-interval must not be negative")
-	case c.MaxLogLimit < 1:
-		return errors.New("max-log-limit must be at least 1")
+	case c.MaxLogLimit < 1 || c.MaxLogLimit > MaxLogLimitCap:
+		return fmt.Errorf("max-log-limit must be between 1 and %d", MaxLogLimitCap)
 	case c.MaxTrackedKeys < 1:
 		return errors.New("tracking-table-max-keys must be at least 1")
 	}

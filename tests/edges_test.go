@@ -69,3 +69,54 @@ func TestGCRAPeriodParsesLikeRedis(t *testing.T) {
 		}
 	}
 }
+
+// TestTTLChangesNeverResetWindows: PERSIST or EXPIRE on a window key
+// changes when the key is deleted, never its counts, also across a
+// snapshot and restart (issue 8, item 9).
+func TestTTLChangesNeverResetWindows(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv := startServer(t, "--data-dir", dir, "--snapshot-interval", "0")
+	rc := newRaw(dial(t, srv.Addr))
+	denied := func(rc *rawConn, cmd, key string) bool {
+		t.Helper()
+		got, err := rc.do(cmd, key, "3", "3600")
+		arr, ok := got.([]any)
+		if err != nil || !ok || len(arr) != 5 {
+			t.Fatalf("%s %s: %#v %v", cmd, key, got, err)
+		}
+		return arr[0] == int64(1)
+	}
+	cmds := []string{"FW.THROTTLE", "SW.THROTTLE", "SWLOG.THROTTLE"}
+	for _, cmd := range cmds {
+		key := "ttl:" + cmd
+		for i := range 3 {
+			if denied(rc, cmd, key) {
+				t.Fatalf("%s call %d denied", cmd, i)
+			}
+		}
+		steps := [][]string{{"PERSIST", key}, {"EXPIRE", key, "100000"}, {"PEXPIRE", key, "5000"}, {"EXPIRE", key, "7200", "GT"}, {"PERSIST", key}}
+		for _, step := range steps {
+			if got, _ := rc.do(step...); got != int64(1) {
+				t.Fatalf("%v = %#v", step, got)
+			}
+			if !denied(rc, cmd, key) {
+				t.Fatalf("%s allowed after %v: the window was reset", cmd, step)
+			}
+		}
+		if got, _ := rc.do("TTL", key); got != int64(-1) {
+			t.Fatalf("TTL after PERSIST = %#v", got)
+		}
+	}
+	if got, _ := rc.do("SAVE"); got != status("OK") {
+		t.Fatalf("SAVE = %#v", got)
+	}
+	killHard(t, srv)
+	srv2 := startServer(t, "--data-dir", dir, "--snapshot-interval", "0")
+	rc2 := newRaw(dial(t, srv2.Addr))
+	for _, cmd := range cmds {
+		if !denied(rc2, cmd, "ttl:"+cmd) {
+			t.Fatalf("%s allowed after a restart from the snapshot", cmd)
+		}
+	}
+}

@@ -126,7 +126,7 @@ func TestLimiterFamilyBadInput(t *testing.T) {
 		{[]string{"SW.THROTTLE", "k", "10", "99999999999999"}, "ERR period must be a positive integer number of seconds"},
 		{[]string{"SWLOG.THROTTLE", "k", "10", "60", "-1"}, "ERR quantity must be a non-negative integer"},
 		{[]string{"SWLOG.THROTTLE", "k", "101", "60"}, "ERR limit is above the maximum for this algorithm (100)"},
-		{[]string{"SW.THROTTLE", "k", "99999999999", "60"}, "ERR limit is above the maximum for this algorithm (4294967295)"},
+		{[]string{"SW.THROTTLE", "k", "9223372036854775808", "60"}, "ERR value is not an integer or out of range"},
 		{[]string{"FW.THROTTLE", "k", "99999999999999999999", "60"}, "ERR value is not an integer or out of range"},
 		{[]string{"GCRA", "k", "1", "2"}, "ERR wrong number of arguments for 'gcra' command"},
 		{[]string{"GCRA", "k", "1", "2", "0"}, "ERR period must be a positive number of seconds (at most 4611686018)"},
