@@ -66,37 +66,18 @@ func cmdType(s *Server, c *Client, args [][]byte, now int64) {
 // cmdSet is SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL].
 func cmdSet(s *Server, c *Client, args [][]byte, now int64) {
 	nowMs := now / 1e6
-	var nx, xx, get, keepTTL, haveExp bool
+	o, ok := parseStringOptions(args[3:], false)
+	if !ok {
+		c.out = appendError(c.out, errSyntax)
+		return
+	}
 	var expireMs int64
-	for i := 3; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case eqFold(a, "nx") && !xx:
-			nx = true
-		case eqFold(a, "xx") && !nx:
-			xx = true
-		case eqFold(a, "get"):
-			get = true
-		case eqFold(a, "keepttl") && !haveExp:
-			keepTTL = true
-		case (eqFold(a, "ex") || eqFold(a, "px") || eqFold(a, "exat") || eqFold(a, "pxat")) && !keepTTL && !haveExp && i+1 < len(args):
-			n, ok := parseRedisInt(args[i+1])
-			if !ok {
-				c.out = appendError(c.out, errNotInteger)
-				return
-			}
-			at, ok := absoluteExpiry(a, n, nowMs)
-			if !ok || n <= 0 {
-				c.out = appendError(c.out, "ERR invalid expire time in 'set' command")
-				return
-			}
-			expireMs, haveExp = at, true
-			i++
-		default:
-			c.out = appendError(c.out, errSyntax)
+	if o.unit != nil {
+		if expireMs, ok = expireArg(c, o.unit, o.amount, nowMs, "set"); !ok {
 			return
 		}
 	}
+	nx, xx, get := o.nx, o.xx, o.get
 	key := args[1]
 	sh, h := s.lockKey(c, key)
 	defer s.unlock(c, sh)
@@ -122,10 +103,10 @@ func cmdSet(s *Server, c *Client, args [][]byte, now int64) {
 		}
 		return
 	}
-	if keepTTL && exists {
+	if o.keepTTL && exists {
 		expireMs = old.ExpireMs
 	}
-	if haveExp && expireMs <= nowMs {
+	if o.unit != nil && expireMs <= nowMs {
 		sh.Delete(h, key, nowMs)
 	} else {
 		sh.SetString(h, key, args[2], expireMs, nowMs)
