@@ -1,0 +1,341 @@
+package shard
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Membership is what the cluster needs from a gossip layer. It is defined
+// here, on the consumer's side, so that ownership and handoff logic are
+// tested with a fake; Gossip implements it with hashicorp/memberlist.
+type Membership interface {
+	// Members returns the live members, this node included.
+	Members() []Member
+	// Changes is signalled whenever the member set or a member's metadata
+	// may have changed. Signals coalesce: at most one is pending.
+	Changes() <-chan struct{}
+	// Update publishes this node's new metadata (Settled, Leaving).
+	Update(self Member) error
+	// Leave announces a graceful departure and waits up to timeout for it
+	// to spread; the node stops taking part.
+	Leave(timeout time.Duration) error
+	// Close stops taking part without announcing anything.
+	Close() error
+}
+
+// GossipConfig configures Gossip. The zero value is not valid: Self.ID,
+// Self.Addr and BindAddr are required.
+type GossipConfig struct {
+	// Self is this node's metadata, carried to every other node.
+	Self Member
+	// BindAddr and BindPort are where gossip listens, on TCP and UDP with
+	// the same port (--cluster-port). Port 0 picks a free one (tests).
+	BindAddr string
+	BindPort int
+	// AdvertiseAddr is the address other nodes reach this node's gossip
+	// at; empty means BindAddr (which must then not be a wildcard).
+	AdvertiseAddr string
+	// Key encrypts gossip (AES-GCM) when set: 16, 24 or 32 bytes; see
+	// ParseKey. Every node must use the same key.
+	Key []byte
+	// Timing tunes failure detection; the zero value is LANTiming.
+	Timing Timing
+	// Log receives memberlist's messages (nil discards them).
+	Log *slog.Logger
+}
+
+// Timing is memberlist's failure-detection knobs. A node that stops
+// answering is suspected after ProbeInterval+ProbeTimeout and declared dead
+// SuspicionMult × max(1, log10(N)) × ProbeInterval later (memberlist
+// shortens it as other nodes confirm the suspicion). Shorter intervals
+// detect failures faster and cost more packets, and false suspicions under
+// CPU starvation.
+type Timing struct {
+	ProbeInterval    time.Duration
+	ProbeTimeout     time.Duration
+	SuspicionMult    int
+	GossipInterval   time.Duration
+	PushPullInterval time.Duration
+}
+
+// LANTiming is memberlist's LAN defaults: a dead node is declared dead in
+// about 5 s in a small cluster.
+func LANTiming() Timing {
+	return Timing{ProbeInterval: time.Second, ProbeTimeout: 500 * time.Millisecond, SuspicionMult: 4,
+		GossipInterval: 200 * time.Millisecond, PushPullInterval: 30 * time.Second}
+}
+
+// FastTiming suits loopback and fast, quiet LANs: a dead node is declared
+// dead in about 1 s, at the cost of more traffic and a higher risk of
+// suspecting a node that is only starved of CPU for a moment.
+func FastTiming() Timing {
+	return Timing{ProbeInterval: 250 * time.Millisecond, ProbeTimeout: 150 * time.Millisecond, SuspicionMult: 3,
+		GossipInterval: 50 * time.Millisecond, PushPullInterval: 5 * time.Second}
+}
+
+// ParseKey decodes a base64 gossip key and checks its length (16, 24 or 32
+// bytes: AES-128, -192 or -256).
+func ParseKey(s string) ([]byte, error) {
+	k, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("shard: cluster key is not base64: %w", err)
+	}
+	switch len(k) {
+	case 16, 24, 32:
+		return k, nil
+	}
+	return nil, fmt.Errorf("shard: cluster key is %d bytes, want 16, 24 or 32", len(k))
+}
+
+// Gossip is Membership over hashicorp/memberlist. Create it with
+// NewGossip, then Join. Safe for concurrent use.
+type Gossip struct {
+	ml      *memberlist.Memberlist
+	meta    atomic.Pointer[[]byte]
+	changes chan struct{}
+	mu      sync.Mutex // serializes Update
+
+	// memberlist hands out pointers to nodes it keeps changing, so the
+	// live set is copied here from its callbacks (which it runs under its
+	// own lock).
+	nodesMu sync.Mutex
+	nodes   map[string]Member
+}
+
+// NewGossip starts gossip on cfg's address. The node is alone until Join.
+func NewGossip(cfg GossipConfig) (*Gossip, error) {
+	if !ValidID(cfg.Self.ID) || cfg.Self.Addr == "" {
+		return nil, errors.New("shard: gossip needs this node's id and address")
+	}
+	g := &Gossip{changes: make(chan struct{}, 1), nodes: map[string]Member{}}
+	meta, err := encodeMeta(cfg.Self)
+	if err != nil {
+		return nil, err
+	}
+	g.meta.Store(&meta)
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = cfg.Self.ID
+	mc.BindAddr = cfg.BindAddr
+	mc.BindPort = cfg.BindPort
+	mc.AdvertisePort = cfg.BindPort
+	mc.AdvertiseAddr = cfg.AdvertiseAddr
+	tm := cfg.Timing
+	if tm == (Timing{}) {
+		tm = LANTiming()
+	}
+	mc.ProbeInterval, mc.ProbeTimeout, mc.SuspicionMult = tm.ProbeInterval, tm.ProbeTimeout, tm.SuspicionMult
+	mc.GossipInterval, mc.PushPullInterval = tm.GossipInterval, tm.PushPullInterval
+	mc.TCPTimeout = max(time.Second, 4*tm.ProbeTimeout)
+	if cfg.Key != nil {
+		mc.SecretKey = cfg.Key
+	}
+	mc.Delegate = (*gossipDelegate)(g)
+	mc.Events = (*gossipEvents)(g)
+	mc.LogOutput = nil
+	mc.Logger = log.New(&logWriter{log: cfg.Log}, "", 0)
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return nil, fmt.Errorf("shard: starting gossip: %w", err)
+	}
+	g.ml = ml
+	return g, nil
+}
+
+// Join contacts seeds (host:port of other nodes' gossip) and returns how
+// many answered; an error only when none did.
+func (g *Gossip) Join(seeds []string) (int, error) {
+	n, err := g.ml.Join(seeds)
+	if n > 0 {
+		return n, nil
+	}
+	return 0, err
+}
+
+// Port returns the gossip port (useful when BindPort was 0).
+func (g *Gossip) Port() int { return int(g.ml.LocalNode().Port) }
+
+// Members implements Membership: this node and every node memberlist has
+// not declared dead or gone (suspects included), with readable metadata.
+func (g *Gossip) Members() []Member {
+	self, _ := decodeMeta(*g.meta.Load())
+	g.nodesMu.Lock()
+	defer g.nodesMu.Unlock()
+	out := make([]Member, 0, len(g.nodes)+1)
+	out = append(out, self)
+	for id, m := range g.nodes {
+		if id != self.ID {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// track records a node's state from a callback; memberlist holds its node
+// lock, so n is stable here.
+func (g *Gossip) track(n *memberlist.Node, alive bool) {
+	g.nodesMu.Lock()
+	if m, err := decodeMeta(n.Meta); alive && err == nil && m.ID == n.Name {
+		g.nodes[n.Name] = m
+	} else {
+		delete(g.nodes, n.Name)
+	}
+	g.nodesMu.Unlock()
+	g.signal()
+}
+
+// Changes implements Membership.
+func (g *Gossip) Changes() <-chan struct{} { return g.changes }
+
+// Update implements Membership; it waits up to a second for the update to
+// be sent.
+func (g *Gossip) Update(self Member) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	meta, err := encodeMeta(self)
+	if err != nil {
+		return err
+	}
+	g.meta.Store(&meta)
+	g.signal()
+	return g.ml.UpdateNode(time.Second)
+}
+
+// Leave implements Membership.
+func (g *Gossip) Leave(timeout time.Duration) error {
+	err := g.ml.Leave(timeout)
+	return errors.Join(err, g.ml.Shutdown())
+}
+
+// Close implements Membership.
+func (g *Gossip) Close() error { return g.ml.Shutdown() }
+
+func (g *Gossip) signal() {
+	select {
+	case g.changes <- struct{}{}:
+	default:
+	}
+}
+
+// gossipDelegate and gossipEvents are memberlist's callbacks. They never
+// block: metadata is read from an atomic pointer, and changes are a
+// non-blocking send on a channel of one.
+type gossipDelegate Gossip
+
+func (d *gossipDelegate) NodeMeta(limit int) []byte {
+	m := *d.meta.Load()
+	if len(m) > limit {
+		return nil
+	}
+	return m
+}
+func (d *gossipDelegate) NotifyMsg([]byte)                {}
+func (d *gossipDelegate) GetBroadcasts(int, int) [][]byte { return nil }
+func (d *gossipDelegate) LocalState(bool) []byte          { return nil }
+func (d *gossipDelegate) MergeRemoteState([]byte, bool)   {}
+
+type gossipEvents Gossip
+
+func (e *gossipEvents) NotifyJoin(n *memberlist.Node)   { (*Gossip)(e).track(n, true) }
+func (e *gossipEvents) NotifyLeave(n *memberlist.Node)  { (*Gossip)(e).track(n, false) }
+func (e *gossipEvents) NotifyUpdate(n *memberlist.Node) { (*Gossip)(e).track(n, true) }
+
+// Metadata: version 1, flags (1 settled, 2 leaving), then ID, Addr,
+// HTTPAddr and Name as uvarint-length strings. memberlist caps it at 512
+// bytes; a long Name is cut to fit.
+const metaVersion = 1
+
+func encodeMeta(m Member) ([]byte, error) {
+	var flags byte
+	if m.Settled {
+		flags |= 1
+	}
+	if m.Leaving {
+		flags |= 2
+	}
+	b := []byte{metaVersion, flags}
+	for _, s := range []string{m.ID, m.Addr, m.HTTPAddr} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	if len(b) > memberlist.MetaMaxSize-3 {
+		return nil, errors.New("shard: node addresses too long for gossip metadata")
+	}
+	name := m.Name
+	if room := memberlist.MetaMaxSize - len(b) - 2; len(name) > room {
+		name = name[:room]
+	}
+	b = binary.AppendUvarint(b, uint64(len(name)))
+	return append(b, name...), nil
+}
+
+func decodeMeta(b []byte) (Member, error) {
+	var m Member
+	if len(b) < 2 || b[0] != metaVersion {
+		return m, errors.New("shard: unknown metadata version")
+	}
+	m.Settled, m.Leaving = b[1]&1 != 0, b[1]&2 != 0
+	b = b[2:]
+	fields := []*string{&m.ID, &m.Addr, &m.HTTPAddr, &m.Name}
+	for _, f := range fields {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return m, errors.New("shard: truncated metadata")
+		}
+		*f = string(b[k : k+int(n)])
+		b = b[k+int(n):]
+	}
+	return m, nil
+}
+
+// logWriter turns memberlist's "[LEVEL] memberlist: ..." lines into slog
+// records.
+type logWriter struct{ log *slog.Logger }
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	if w.log == nil {
+		return len(p), nil
+	}
+	line := bytes.TrimSpace(p)
+	level := slog.LevelInfo
+	for _, l := range []struct {
+		tag   string
+		level slog.Level
+	}{{"[DEBUG]", slog.LevelDebug}, {"[INFO]", slog.LevelInfo}, {"[WARN]", slog.LevelWarn}, {"[ERR]", slog.LevelError}} {
+		if bytes.HasPrefix(line, []byte(l.tag)) {
+			level = l.level
+			line = bytes.TrimSpace(line[len(l.tag):])
+			break
+		}
+	}
+	w.log.Log(context.Background(), level, string(line), "component", "gossip")
+	return len(p), nil
+}
+
+var _ io.Writer = (*logWriter)(nil)
+
+// SplitHostPort parses host:port with a numeric port.
+func SplitHostPort(s string) (string, int, error) {
+	h, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", 0, err
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 0 || n > 65535 {
+		return "", 0, fmt.Errorf("bad port in %q", s)
+	}
+	return h, n, nil
+}
