@@ -28,6 +28,10 @@ const (
 	// KindFixedWindow: FW.THROTTLE's count and its window (WindowState),
 	// kept apart from the key's TTL.
 	KindFixedWindow
+
+	// NumKinds is one more than the largest Kind: the length of
+	// Shard.KindCounts's array.
+	NumKinds
 )
 
 // String is the name TYPE reports. GCRA state is a string, as redis-cell
@@ -175,6 +179,10 @@ type Shard struct {
 	bytes    *atomic.Int64
 	ownBytes int64 // this shard's part of *bytes
 	expiring int   // records with an expiry (INFO keyspace's expires=)
+	// kinds counts records by kind (KindNone: created, not yet set), for
+	// keys-by-algorithm metrics without a walk. Every change of a
+	// record's kind goes through setKind.
+	kinds [NumKinds]int
 }
 
 func (sh *Shard) init() { sh.table = make([]uint64, 8) }
@@ -240,6 +248,7 @@ func (sh *Shard) removeAt(pos int, idx uint32) {
 	sh.addBytes(-keyBytes(len(sh.keyOf(r))))
 	sh.setExpiry(r, 0)
 	sh.releaseValue(r)
+	sh.kinds[r.kind]--
 	*r = record{}
 	sh.freeRecs = append(sh.freeRecs, idx)
 	sh.count--
@@ -294,6 +303,7 @@ func (sh *Shard) insert(h uint64, key []byte, pos int) *record {
 	}
 	sh.table[pos] = uint64(tagOf(h))<<32 | uint64(idx+1)
 	sh.count++
+	sh.kinds[KindNone]++
 	return r
 }
 
@@ -450,7 +460,8 @@ func (sh *Shard) upsert(h uint64, key []byte, nowMs int64) *record {
 	if ok {
 		r := sh.rec(idx)
 		sh.releaseValue(r)
-		r.kind, r.val = KindNone, 0
+		sh.setKind(r, KindNone)
+		r.val = 0
 		return r
 	}
 	return sh.insert(h, key, pos)
@@ -459,7 +470,7 @@ func (sh *Shard) upsert(h uint64, key []byte, nowMs int64) *record {
 // SetString stores a string value with an absolute expiry (0 = none).
 func (sh *Shard) SetString(h uint64, key, val []byte, expireMs, nowMs int64) {
 	r := sh.upsert(h, key, nowMs)
-	r.kind = KindString
+	sh.setKind(r, KindString)
 	r.val = int64(sh.storeBlob(val))
 	sh.setExpiry(r, expireMs)
 }
@@ -467,7 +478,7 @@ func (sh *Shard) SetString(h uint64, key, val []byte, expireMs, nowMs int64) {
 // SetInt stores an integer state (KindGCRA) with an absolute expiry.
 func (sh *Shard) SetInt(h uint64, key []byte, kind Kind, val, expireMs, nowMs int64) {
 	r := sh.upsert(h, key, nowMs)
-	r.kind = kind
+	sh.setKind(r, kind)
 	r.val = val
 	sh.setExpiry(r, expireMs)
 }
@@ -480,7 +491,8 @@ func (sh *Shard) Restore(h uint64, key []byte, e Entry, nowMs int64) {
 		return
 	}
 	r := sh.upsert(h, key, nowMs)
-	r.kind, r.val = e.Kind, e.Int
+	sh.setKind(r, e.Kind)
+	r.val = e.Int
 	sh.setExpiry(r, e.ExpireMs)
 	switch e.Kind {
 	case KindString:
@@ -493,7 +505,7 @@ func (sh *Shard) Restore(h uint64, key []byte, e Entry, nowMs int64) {
 // putLog stores log as key's sliding log, taking ownership of the slice.
 func (sh *Shard) putLog(h uint64, key []byte, log []int64, expireMs, nowMs int64) {
 	r := sh.upsert(h, key, nowMs)
-	r.kind = KindSlidingLog
+	sh.setKind(r, KindSlidingLog)
 	r.val = sh.storeLog(log)
 	sh.setExpiry(r, expireMs)
 }
@@ -535,7 +547,20 @@ func (sh *Shard) Clear() {
 	sh.wins, sh.freeWin = nil, nil
 	sh.addBytes(-sh.ownBytes)
 	sh.expiring = 0
+	sh.kinds = [NumKinds]int{}
 }
+
+// setKind changes r's kind, keeping the per-kind counts. It is the only
+// place a record's kind is assigned (a test enforces it).
+func (sh *Shard) setKind(r *record, k Kind) {
+	sh.kinds[r.kind]--
+	sh.kinds[k]++
+	r.kind = k
+}
+
+// KindCounts returns how many of the shard's records hold each kind,
+// expired ones not yet reclaimed included (as Len counts them).
+func (sh *Shard) KindCounts() [NumKinds]int { return sh.kinds }
 
 // setExpiry sets r's absolute expiry, keeping the count of records that
 // have one.

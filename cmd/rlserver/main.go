@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -22,7 +24,9 @@ import (
 	"time"
 
 	"github.com/rlserver/rlserver/httpapi"
+	"github.com/rlserver/rlserver/metrics"
 	"github.com/rlserver/rlserver/server"
+	"github.com/rlserver/rlserver/status"
 )
 
 func main() {
@@ -56,7 +60,8 @@ func run(argv []string, stderr io.Writer) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "text or json")
 	cpuProfile := fs.String("cpu-profile", "", "write a Go CPU profile to this file until shutdown (for benchmarking)")
-	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "HTTP API address (check, admin, stats, /health); '' turns it off")
+	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "HTTP API address (check, admin, stats, /health, /metrics, status page); '' turns it off")
+	metricsAddr := fs.String("metrics-addr", "", "also serve /metrics, /health, /ready and the status page on this address alone (empty: off)")
 	if err := applyEnv(fs); err != nil {
 		return err
 	}
@@ -105,10 +110,24 @@ func run(argv []string, stderr io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 
+	log.Info("rlserver starting", configAttrs(cfg)...)
+	reg := metrics.New()
+	state := status.New(reg, metrics.Version)
+	// The HTTP side starts first so that probes see 503 (not a refused
+	// connection) while the snapshot loads.
+	if *metricsAddr != "" {
+		hs, err := serveHTTP(*metricsAddr, state, log)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		defer hs.Close()
+	}
+
 	srv, err := server.New(cfg, log)
 	if err != nil {
 		return err
 	}
+	srv.RegisterMetrics(reg)
 	if err := srv.Listen(); err != nil {
 		return err
 	}
@@ -119,7 +138,10 @@ func run(argv []string, stderr io.Writer) error {
 			Version: version(),
 			Now:     srv.Now,
 			Log:     log,
+			Health:  state.HealthFields,
+			Observe: reg.ObserveHTTP,
 		})
+		state.MountOn(web.Handle)
 		if err := web.Listen(); err != nil {
 			srv.Close(context.Background())
 			return fmt.Errorf("--http-addr: %w", err)
@@ -129,6 +151,7 @@ func run(argv []string, stderr io.Writer) error {
 	if web != nil {
 		ready = append(ready, "http", web.Addr().String())
 	}
+	state.SetPhase(status.Serving)
 	log.Info("rlserver ready", ready...)
 
 	served := make(chan error, 2)
@@ -149,6 +172,7 @@ func run(argv []string, stderr io.Writer) error {
 	case err := <-served:
 		return err
 	}
+	state.SetPhase(status.Draining)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if web != nil {
@@ -227,4 +251,32 @@ func version() string {
 		return bi.Main.Version
 	}
 	return "(devel)"
+}
+
+// serveHTTP serves the observability endpoints on addr.
+func serveHTTP(addr string, state *status.State, log *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	state.Mount(mux, true)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go hs.Serve(ln)
+	log.Info("metrics listening", "addr", ln.Addr().String())
+	return hs, nil
+}
+
+// configAttrs is the effective configuration for the start line, secrets
+// replaced by whether they are set.
+func configAttrs(cfg server.Config) []any {
+	return []any{
+		"bind", cfg.Bind, "port", cfg.Port, "requirepass", cfg.RequirePass != "",
+		"io_model", cfg.IOModel, "io_threads", cfg.IOThreads, "maxclients", cfg.MaxClients,
+		"shards", cfg.Shards, "maxmemory", cfg.MaxMemory, "maxmemory_policy", cfg.MaxMemoryPolicy,
+		"data_dir", cfg.DataDir, "snapshot_interval", time.Duration(cfg.SnapshotInterval).String(),
+		"recover_previous", cfg.RecoverPrevious, "max_key_bytes", cfg.MaxKeyBytes,
+		"proto_max_bulk_len", cfg.MaxBulkBytes, "client_query_buffer_limit", cfg.MaxQueryBytes,
+		"max_log_limit", cfg.MaxLogLimit,
+	}
 }

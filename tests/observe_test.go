@@ -1,0 +1,188 @@
+package tests
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/redis/go-redis/v9"
+)
+
+var metricsAddrRE = regexp.MustCompile(`msg="metrics listening" addr=(127\.0\.0\.1:\d+)`)
+
+// startObserved runs the server with --metrics-addr on a free port and
+// returns it with the HTTP address.
+func startObserved(t *testing.T, extra ...string) (*proc, string) {
+	t.Helper()
+	p := startServer(t, append([]string{"--metrics-addr", "127.0.0.1:0"}, extra...)...)
+	m := metricsAddrRE.FindStringSubmatch(p.logs.String())
+	if m == nil {
+		t.Fatalf("no metrics address in the logs:\n%s", p.logs.String())
+	}
+	return p, m[1]
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// scrape reads /metrics in the text format.
+func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
+	t.Helper()
+	code, body := httpGet(t, "http://"+addr+"/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d %s", code, body)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	return fams
+}
+
+// sample returns the value of the series of name whose labels include
+// every pair given, or -1 when there is none.
+func sample(fams map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	f := fams[name]
+	if f == nil {
+		return -1
+	}
+next:
+	for _, m := range f.Metric {
+		for i := 0; i+1 < len(labels); i += 2 {
+			found := false
+			for _, lp := range m.Label {
+				if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
+					found = true
+				}
+			}
+			if !found {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue()
+		case m.Gauge != nil:
+			return m.Gauge.GetValue()
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount())
+		case m.Untyped != nil:
+			return m.Untyped.GetValue()
+		}
+	}
+	return -1
+}
+
+// checkNoRequestData fails if any label value carries the marker the
+// workload put in every key and argument.
+func checkNoRequestData(t *testing.T, fams map[string]*dto.MetricFamily, marker string) {
+	t.Helper()
+	for name, f := range fams {
+		for _, m := range f.Metric {
+			for _, lp := range m.Label {
+				if strings.Contains(lp.GetValue(), marker) || strings.Contains(lp.GetName(), marker) {
+					t.Errorf("%s has a label fed by request data: %s=%q", name, lp.GetName(), lp.GetValue())
+				}
+			}
+		}
+	}
+}
+
+func TestMetricsHealthAndStatus(t *testing.T) {
+	t.Parallel()
+	srv, maddr := startObserved(t)
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	const marker = "zq9marker"
+	for i := range 7 {
+		rdb.Do(ctx, "CL.THROTTLE", marker+":gcra:"+string(rune('a'+i)), 1, 10, 60)
+	}
+	for i := range 3 {
+		rdb.Do(ctx, "SW.THROTTLE", marker+":sw:"+string(rune('a'+i)), 5, 60)
+	}
+	rdb.Do(ctx, "SET", marker+":str", marker)
+	rdb.Do(ctx, "NOSUCHCOMMAND", marker)
+
+	fams := scrape(t, maddr)
+	for _, c := range []struct {
+		kind string
+		want float64
+	}{{"gcra", 7}, {"sliding_window", 3}, {"string", 1}, {"sliding_log", 0}, {"fixed_window", 0}} {
+		if got := sample(fams, "rate_limiter_keys", "kind", c.kind); got != c.want {
+			t.Errorf("rate_limiter_keys{kind=%q} = %v, want %v", c.kind, got, c.want)
+		}
+	}
+	if got := sample(fams, "rate_limiter_connected_clients"); got < 1 {
+		t.Errorf("connected_clients = %v", got)
+	}
+	if got := sample(fams, "rate_limiter_store_bytes"); got < 11*56 {
+		t.Errorf("store_bytes = %v", got)
+	}
+	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "rate_limiter_build_info",
+		"rate_limiter_snapshot_last_success_timestamp_seconds", "rate_limiter_cluster_members"} {
+		if fams[name] == nil {
+			t.Errorf("%s missing", name)
+		}
+	}
+	checkNoRequestData(t, fams, marker)
+
+	// The same endpoints on the HTTP API's listener and on --metrics-addr.
+	for _, addr := range []string{srv.HTTP, maddr} {
+		if f := scrape(t, addr); sample(f, "rate_limiter_keys", "kind", "gcra") != 7 {
+			t.Errorf("%s/metrics: keys{gcra} = %v", addr, sample(f, "rate_limiter_keys", "kind", "gcra"))
+		}
+		code, body := httpGet(t, "http://"+addr+"/health")
+		var h struct {
+			Status       string         `json:"status"`
+			Keys         int64          `json:"keys"`
+			Version      string         `json:"version"`
+			LastSnapshot map[string]any `json:"last_snapshot"`
+			Cluster      struct {
+				SlotsOwned int `json:"slots_owned"`
+			} `json:"cluster"`
+		}
+		if err := json.Unmarshal([]byte(body), &h); code != 200 || err != nil || h.Status != "healthy" || h.Keys != 11 ||
+			h.Version == "" || h.LastSnapshot == nil || h.Cluster.SlotsOwned != 16384 {
+			t.Errorf("%s/health = %d %s (%v)", addr, code, body, err)
+		}
+		if code, body := httpGet(t, "http://"+addr+"/ready"); code != 200 {
+			t.Errorf("%s/ready = %d %s", addr, code, body)
+		}
+		if code, body := httpGet(t, "http://"+addr+"/"); code != 200 || !strings.Contains(body, "<title>rlserver status</title>") || strings.Contains(body, marker) {
+			t.Errorf("%s status page = %d %.200s", addr, code, body)
+		}
+		if code, _ := httpGet(t, "http://"+addr+"/nothing-here"); code != 404 {
+			t.Errorf("%s unknown path = %d, want 404", addr, code)
+		}
+	}
+	// The HTTP API's requests are counted by route, never by path.
+	f := scrape(t, srv.HTTP)
+	if got := sample(f, "rate_limiter_http_requests_total", "route", "GET /health", "code", "200"); got != 1 {
+		t.Errorf("http_requests_total{GET /health,200} = %v", got)
+	}
+	if got := sample(f, "rate_limiter_http_requests_total", "route", "unmatched", "code", "404"); got != 1 {
+		t.Errorf("http_requests_total{unmatched,404} = %v", got)
+	}
+}
