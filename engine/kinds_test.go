@@ -53,7 +53,12 @@ func TestKindCountsMatchWalk(t *testing.T) {
 		case 0, 1:
 			sh.SetString(h, k, []byte("v"), exp, now)
 		case 2, 3:
-			sh.SetInt(h, k, []Kind{KindGCRA, KindSlidingWindow, KindFixedWindow}[rng.IntN(3)], 7, exp, now)
+			if rng.IntN(2) == 0 {
+				sh.SetInt(h, k, KindGCRA, 7, exp, now)
+			} else {
+				// Replaced, never updated in place: r is nil.
+				sh.putWindow(h, k, nil, []Kind{KindSlidingWindow, KindFixedWindow}[rng.IntN(2)], WindowState{EmptyAtMs: exp}, now)
+			}
 		case 4:
 			sh.Restore(h, k, Entry{Kind: kinds[rng.IntN(len(kinds))], Int: 1, Bytes: []byte("x"), Log: []int64{1}, ExpireMs: exp}, now)
 		case 5:

@@ -408,7 +408,7 @@ func (sh *Shard) storeWindow(w WindowState) int64 {
 func (sh *Shard) putWindow(h uint64, key []byte, r *record, kind Kind, w WindowState, nowMs int64) {
 	if r == nil {
 		r = sh.upsert(h, key, nowMs)
-		r.kind = kind
+		sh.setKind(r, kind)
 		r.val = sh.storeWindow(w)
 	} else {
 		sh.wins[r.val] = w
