@@ -189,6 +189,7 @@ func cmdClient(s *Server, c *Client, args [][]byte, now int64) {
 		c.infoMu.Unlock()
 		c.out = redcon.AppendOK(c.out)
 	case eqFold(sub, "list"):
+		c.publish()
 		var b strings.Builder
 		s.mu.Lock()
 		for _, cl := range s.clients {
@@ -197,6 +198,7 @@ func cmdClient(s *Server, c *Client, args [][]byte, now int64) {
 		s.mu.Unlock()
 		c.out = appendVerbatim(c.out, c.resp, []byte(b.String()))
 	case eqFold(sub, "info") && len(args) == 2:
+		c.publish()
 		var b strings.Builder
 		c.describe(&b, now, true)
 		c.out = appendVerbatim(c.out, c.resp, []byte(b.String()))
@@ -240,29 +242,46 @@ func isClientSub(sub []byte) bool {
 	return false
 }
 
-// describe writes the client's CLIENT LIST line. Transaction and tracking
-// flags are the owner's state and are shown only for the calling client.
+// describe writes the client's CLIENT LIST line, in Redis 7's field order.
+// Transaction and tracking flags are the owner's state and are shown only
+// for the calling client; buffer sizes are as of c's last batch (the
+// caller's own are published first).
 func (c *Client) describe(b *strings.Builder, now int64, self bool) {
 	age := time.Duration(now-c.created) / time.Second
 	idle := time.Duration(now-c.lastCmd.Load()) / time.Second
-	flags, multi := "N", -1
+	flags, multi, multiMem := "N", -1, 0
 	if self && c.multi {
-		flags, multi = "x", len(c.queued)
+		flags, multi, multiMem = "x", len(c.queued), c.queuedSize
 	}
 	if self && c.track.on {
 		flags += "t"
 	}
 	cmd := "NULL"
-	if last := c.lastName.Load(); last != nil {
+	if sub := c.lastSub.Load(); sub != nil {
+		cmd = *sub
+	} else if last := c.lastName.Load(); last != nil {
 		cmd = last.name
 	}
 	c.infoMu.Lock()
 	name, libName, libVer, resp := c.name, c.libName, c.libVer, c.resp
 	c.infoMu.Unlock()
-	b.WriteString("id=" + strconv.FormatInt(c.id, 10) + " addr=" + c.addr + " laddr=" + c.laddr +
-		" fd=0 name=" + name + " age=" + strconv.FormatInt(int64(age), 10) +
-		" idle=" + strconv.FormatInt(int64(idle), 10) + " flags=" + flags +
+	qbuf, qfree, argv, omem := c.mem.qbuf.Load(), c.mem.qbufFree.Load(), c.mem.argvMem.Load(), c.mem.omem.Load()
+	events := "r"
+	if omem > 0 {
+		events = "rw"
+	}
+	n := func(v int64) string { return strconv.FormatInt(v, 10) }
+	b.WriteString("id=" + n(c.id) + " addr=" + c.addr + " laddr=" + c.laddr +
+		" fd=" + strconv.Itoa(c.fd) + " name=" + name + " age=" + n(int64(age)) +
+		" idle=" + n(int64(idle)) + " flags=" + flags +
 		" db=0 sub=0 psub=0 ssub=0 multi=" + strconv.Itoa(multi) +
-		" qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=" + cmd +
+		" qbuf=" + n(qbuf) + " qbuf-free=" + n(qfree) + " argv-mem=" + n(argv) +
+		" multi-mem=" + strconv.Itoa(multiMem) + " rbs=" + n(qbuf+qfree) + " rbp=" + n(qbuf+qfree) +
+		" obl=0 oll=0 omem=" + n(omem) + " tot-mem=" + n(clientOverhead+qbuf+qfree+argv+int64(multiMem)+omem) +
+		" events=" + events + " cmd=" + cmd +
 		" user=default redir=-1 resp=" + strconv.Itoa(resp) + " lib-name=" + libName + " lib-ver=" + libVer + "\n")
 }
+
+// clientOverhead approximates what a connection costs beyond its buffers
+// (the Client, its parser, and on the goroutine front a goroutine stack).
+const clientOverhead = 2 << 10

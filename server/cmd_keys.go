@@ -289,7 +289,7 @@ func cmdFlush(s *Server, c *Client, args [][]byte, now int64) {
 		return
 	}
 	s.eachShard(c, func(_ int, sh *engine.Shard) { sh.Clear() })
-	s.tracking.invalidateAll()
+	c.inval.all = true // sent once no shard is held
 	c.out = redcon.AppendOK(c.out)
 }
 
@@ -351,8 +351,7 @@ func cmdScan(s *Server, c *Client, args [][]byte, now int64) {
 	var keys [][]byte
 	budget := int(min(count, 1<<20))
 	for shard < s.store.NumShards() && budget > 0 {
-		sh := s.store.Shard(shard)
-		s.withShard(c, sh, func() {
+		s.withShard(c, shard, func(sh *engine.Shard) {
 			var examined int
 			rec, examined = sh.ScanFrom(rec, budget, now/1e6, func(k []byte, e engine.Entry) {
 				if pattern != nil && !globMatch(pattern, k) {

@@ -186,7 +186,7 @@ func cmdInfo(s *Server, c *Client, args [][]byte, now int64) {
 		"expired_keys", strconv.FormatInt(s.stats.expiredKeys.Load(), 10),
 		"evicted_keys", strconv.FormatInt(s.stats.evictedKeys.Load(), 10),
 		"expire_sweep_batches", strconv.FormatInt(s.stats.sweepBatches.Load(), 10),
-		"total_error_replies", "0",
+		"total_error_replies", strconv.FormatInt(s.stats.errorReplies.Load(), 10),
 		"protocol_errors", strconv.FormatInt(s.stats.protocolErrors.Load(), 10),
 		"recovered_panics", strconv.FormatInt(s.stats.recoveredPanics.Load(), 10),
 	)
@@ -284,6 +284,9 @@ func (s *Server) appendCommandInfo(c *Client, names []string) {
 		}
 		if cmd.flags&flagDenyOOM != 0 {
 			flags = append(flags, "denyoom")
+		}
+		if cmd.flags&flagNoMulti != 0 {
+			flags = append(flags, "no_multi")
 		}
 		c.out = redcon.AppendArray(c.out, 10)
 		c.out = redcon.AppendBulkString(c.out, cmd.name)

@@ -39,11 +39,15 @@ type Config struct {
 	// MaxBulkBytes caps one argument's length (Redis: proto-max-bulk-len).
 	// Default 1 MiB: a limiter stores no large values.
 	MaxBulkBytes int
-	// MaxArgs caps the number of arguments of one command. Default 1 Mi
-	// as Redis.
+	// MaxArgs caps the number of arguments of one command. Default
+	// 2^31-1, Redis's own bound: memory is bounded by MaxQueryBytes, which
+	// counts a pending command's arguments as well as its bytes.
 	MaxArgs int
-	// MaxQueryBytes caps bytes buffered for one incomplete command per
-	// connection. Default 8 MiB.
+	// MaxQueryBytes caps what one incomplete command may hold per
+	// connection (its bytes, and 32 bytes per argument parsed so far; a
+	// client that needs more is closed, as Redis does), and the size of a
+	// MULTI queue. Clients that must still authenticate get 1 MiB at most.
+	// Default 8 MiB.
 	MaxQueryBytes int
 	// SweepEvery is how often the active expiry sweeper runs. Default
 	// 100ms, Redis's hz 10.
@@ -90,7 +94,7 @@ func DefaultConfig() Config {
 		Shards:           256,
 		MaxKeyBytes:      64 << 10,
 		MaxBulkBytes:     1 << 20,
-		MaxArgs:          1 << 20,
+		MaxArgs:          maxMultibulk,
 		MaxQueryBytes:    8 << 20,
 		SweepEvery:       100e6,
 		SweepBudget:      64,
@@ -121,10 +125,12 @@ func (c Config) Validate() error {
 		return errors.New("max-key-bytes must be at least 1")
 	case c.MaxBulkBytes < c.MaxKeyBytes:
 		return errors.New("proto-max-bulk-len must be at least max-key-bytes")
-	case c.MaxArgs < 8:
-		return errors.New("max-args must be at least 8")
+	case c.MaxArgs < 8 || c.MaxArgs > maxMultibulk:
+		return errors.New("max-args must be between 8 and 2^31-1")
 	case c.MaxQueryBytes < c.MaxBulkBytes+64:
 		return errors.New("client-query-buffer-limit must exceed proto-max-bulk-len")
+	case c.MaxQueryBytes > 1<<30:
+		return errors.New("client-query-buffer-limit must be at most 1gb")
 	case c.SweepEvery <= 0 || c.SweepBudget < 1:
 		return errors.New("sweeper interval and budget must be positive")
 	case c.MaxMemory < 0:

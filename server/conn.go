@@ -1,72 +1,106 @@
 package server
 
 import (
-	"errors"
 	"net"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
-	"time"
-
-	"github.com/tidwall/redcon"
+	"syscall"
 )
 
 // Client is one connection's state. It is owned by the goroutine or event
-// loop serving the connection; only pushes (tracking invalidations) come
-// from other goroutines, and they go through conn, which serializes them
-// with replies.
+// loop serving the connection (the owner); other goroutines touch only the
+// atomics, the fields under infoMu, and the push queue under outMu.
 type Client struct {
 	id      int64
 	conn    clientConn
 	addr    string
 	laddr   string
+	fd      int   // the socket's descriptor (CLIENT LIST), -1 when unknown
 	created int64 // Unix ns
 	// Read by other clients' CLIENT LIST, hence atomic or under infoMu.
 	lastCmd               atomic.Int64            // Unix ns of the last command
 	lastName              atomic.Pointer[command] // the last command
+	lastSub               atomic.Pointer[string]  // its subcommand ("client|list"), nil if none
+	mem                   memStats                // buffer sizes as of the last batch
 	infoMu                sync.Mutex              // guards name, libName, libVer
 	name, libName, libVer string
 	resp                  int // owner only; CLIENT LIST reads it under infoMu too
 	authed                bool
 	quit                  bool
 
-	multi    bool
-	queued   [][][]byte // MULTI queue; copies of the arguments
-	multiErr bool       // a queued command was rejected: EXEC aborts
-	inExec   bool       // EXEC holds the shard locks; handlers must not lock
-	// execWrites are keys EXEC wrote, invalidated after it unlocks.
-	execWrites [][]byte
+	multi      bool
+	queued     [][][]byte // MULTI queue; copies of the arguments
+	queuedSize int        // bytes held by queued
+	multiErr   bool       // a queued command was rejected: EXEC aborts
+	// locks is the set of shards this client holds while a command or a
+	// transaction runs; see lock.go.
+	locks lockSet
+	// inExec is true while EXEC runs its queue: nested commands must not
+	// take shard locks outside locks, nor evict.
+	inExec bool
+	// inval are invalidations owed once the shard locks are released.
+	inval pendingInval
 
 	overLimit bool // the store is at maxmemory: this command may not create keys
 
 	track trackingState
 
-	in      []byte   // unparsed input carried between reads
-	argsbuf [][]byte // reused argument slice headers
-	out     []byte   // replies of the current batch
+	in  inbuf     // unparsed input
+	req reqParser // parse state of the pending command
+	out []byte    // replies not yet handed to the connection
+
+	// outMu guards the push queue: invalidations other clients cause are
+	// queued here and written after the replies already due (see push).
+	outMu  sync.Mutex
+	busy   bool   // the owner is running a batch and will flush pushq after it
+	kicked bool   // a flush of pushq has been requested from the transport
+	pushq  []byte // pushes waiting to be written
+}
+
+// memStats are a client's buffer sizes for CLIENT LIST, published by the
+// owner after each batch.
+type memStats struct {
+	qbuf, qbufFree, argvMem, omem atomic.Int64
 }
 
 // clientConn is the transport under a Client: the goroutine front wraps a
-// net.Conn, the epoll front a raw socket.
+// net.Conn, the epoll front a raw socket. Replies and pushes reach it only
+// through Client.flush and Client.push, the one path to the client.
 type clientConn interface {
-	// reply writes a batch of replies; called only by the owner.
-	reply(b []byte) error
-	// push writes an out-of-band frame from any goroutine without blocking
-	// it for long; a connection that cannot take it is closed.
-	push(b []byte)
+	// write sends b after everything written before; called by the owner,
+	// or by the push flusher when the owner is idle. b is not retained.
+	write(b []byte) error
+	// pending is how many written bytes the socket has not taken yet.
+	pending() int
+	// kick asks for c's queued pushes to be flushed while the owner is
+	// idle. Called from any goroutine, with c.outMu held; must not block.
+	kick(c *Client)
 	close()
 }
 
-func (s *Server) newClient(conn clientConn, addr, laddr string) *Client {
+// Output thresholds. A client's batch stops running once flushThreshold
+// bytes of replies wait; they are written before it goes on, and the epoll
+// front stops reading from a client the socket does not drain. A client
+// whose unwritten output passes outputLimit is disconnected, as Redis's
+// client-output-buffer-limit does.
+const (
+	flushThreshold = 64 << 10
+	outputLimit    = 64 << 20
+)
+
+func (s *Server) newClient(conn clientConn, addr, laddr string, fd int) *Client {
 	c := &Client{
 		id:      s.nextID.Add(1),
 		conn:    conn,
 		addr:    addr,
 		laddr:   laddr,
+		fd:      fd,
 		created: s.clock.Now(),
 		resp:    2,
 		authed:  s.cfg.RequirePass == "",
 	}
+	c.req.bulk = -1
 	c.lastCmd.Store(c.created)
 	s.mu.Lock()
 	s.clients[c.id] = c
@@ -83,174 +117,304 @@ func (s *Server) dropClient(c *Client) {
 	c.conn.close()
 }
 
-// consume executes every complete command in buf, appending the replies to
-// c.out. It returns the unparsed tail, and false when the connection must
-// close (a protocol error, whose reply is already in c.out, or QUIT).
-func (s *Server) consume(c *Client, buf []byte) ([]byte, bool) {
-	for len(buf) > 0 {
+// limits returns the parser bounds for c.
+func (s *Server) limits(c *Client) parseLimits {
+	return parseLimits{
+		maxArgs:  s.cfg.MaxArgs,
+		maxBulk:  s.cfg.MaxBulkBytes,
+		maxQuery: s.cfg.MaxQueryBytes,
+		unauth:   !c.authed,
+	}
+}
+
+// consume executes the complete commands at the start of in, appending
+// their replies to c.out. It returns how many bytes it used; more is true
+// when it stopped because flushThreshold bytes of replies wait (the caller
+// flushes and calls again with the rest); ok is false when the connection
+// must close (a protocol error, whose reply is in c.out, QUIT, or an
+// output or query limit).
+func (s *Server) consume(c *Client, in []byte) (used int, more, ok bool) {
+	lim := s.limits(c)
+	for used < len(in) {
+		n, args, perr := c.req.next(in[used:], &lim)
+		if perr != "" {
+			s.protocolError(c, perr)
+			return used, false, false
+		}
+		if n == 0 {
+			break
+		}
+		used += n
+		if args == nil {
+			continue
+		}
+		s.execute(c, args)
 		if c.quit {
-			return nil, false
+			return used, false, false
 		}
-		complete, args, kind, leftover, err := redcon.ReadNextCommand(buf, c.argsbuf)
-		if err == nil && kind == redcon.Tile38 {
-			err = errors.New("expected '*', got '$'")
+		if len(c.out) > outputLimit {
+			s.log.Warn("closing client that reached the output buffer limit", "client", c.addr, "bytes", len(c.out))
+			c.out = c.out[:0]
+			return used, false, false
 		}
-		if err != nil {
-			s.protocolError(c, err.Error())
-			return nil, false
+		if len(c.out) >= flushThreshold && used < len(in) {
+			return used, true, true
 		}
-		if !complete {
-			if msg := s.scanPending(buf); msg != "" {
-				s.protocolError(c, msg)
-				return nil, false
-			}
-			return buf, true
-		}
-		c.argsbuf = args[:0]
-		buf = leftover
-		if len(args) > 0 {
-			s.execute(c, args)
+		if !lim.unauth != c.authed {
+			lim = s.limits(c) // AUTH or HELLO changed the limits
 		}
 	}
-	return buf, !c.quit
+	return used, false, true
 }
 
 func (s *Server) protocolError(c *Client, msg string) {
 	s.stats.protocolErrors.Add(1)
+	if msg == errQueryLimit {
+		// Redis closes such a client without a reply.
+		s.log.Warn("closing client that reached the query buffer limit", "client", c.addr)
+		return
+	}
+	s.stats.errorReplies.Add(1)
 	c.out = appendError(c.out, "ERR Protocol error: "+msg)
 	s.log.Debug("protocol error, closing connection", "client", c.addr, "error", msg)
 }
 
-// netConn is the goroutine front's transport.
-type netConn struct {
-	nc net.Conn
-	mu sync.Mutex // serializes replies and pushes
+// begin marks the start of a batch: pushes from now on wait for flush.
+func (c *Client) begin() {
+	c.outMu.Lock()
+	c.busy = true
+	c.outMu.Unlock()
 }
 
-func (n *netConn) reply(b []byte) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
+// flush writes c.out followed by the pushes queued so far, so that a push
+// never overtakes a reply already due. done ends the batch: pushes from
+// then on are written as they come. Called only by the owner; on the
+// goroutine front the caller holds the connection's write lock.
+func (c *Client) flush(done bool) error {
+	c.outMu.Lock()
+	if len(c.pushq) > 0 {
+		c.out = append(c.out, c.pushq...)
+		c.pushq = c.pushq[:0]
+	}
+	if done {
+		c.busy = false
+	}
+	c.outMu.Unlock()
+	if len(c.out) == 0 {
+		return nil
+	}
+	err := c.conn.write(c.out)
+	c.out = c.out[:0]
+	if cap(c.out) > 4*flushThreshold {
+		c.out = nil // a big reply's buffer is not kept by an idle client
+	}
+	return err
+}
+
+// push queues an out-of-band frame (an invalidation) for c from any
+// goroutine. It never blocks on c's socket: while c's owner runs a batch
+// the frame waits for the owner's flush, after the replies already due;
+// otherwise the transport is kicked to write it. A client whose queue
+// passes outputLimit is disconnected.
+func (c *Client) push(frame []byte) {
+	c.outMu.Lock()
+	if len(c.pushq)+len(frame) > outputLimit {
+		c.outMu.Unlock()
+		c.conn.close()
+		return
+	}
+	c.pushq = append(c.pushq, frame...)
+	if !c.busy && !c.kicked {
+		c.kicked = true
+		c.conn.kick(c)
+	}
+	c.outMu.Unlock()
+}
+
+// takePushes moves queued pushes to c.out (owner only, between commands):
+// pushes caused by c's own command follow its reply, as in Redis 7.
+func (c *Client) takePushes() {
+	c.outMu.Lock()
+	if len(c.pushq) > 0 {
+		c.out = append(c.out, c.pushq...)
+		c.pushq = c.pushq[:0]
+	}
+	c.outMu.Unlock()
+}
+
+// publish records buffer sizes for CLIENT LIST (owner only).
+func (c *Client) publish() {
+	c.mem.qbuf.Store(int64(c.in.w - c.in.r))
+	c.mem.qbufFree.Store(int64(len(c.in.b) - c.in.w))
+	_, argv := c.req.pendingArgs()
+	c.mem.argvMem.Store(int64(argv))
+	c.mem.omem.Store(int64(c.conn.pending() + len(c.out)))
+}
+
+// inbuf is a connection's unparsed input, b[r:w]. Its zero value is an
+// empty buffer.
+type inbuf struct {
+	b    []byte
+	r, w int
+}
+
+func (q *inbuf) pending() []byte { return q.b[q.r:q.w] }
+
+// reserve makes room for at least min more bytes, and for want bytes of
+// pending input in total (a big bulk: the buffer gets exactly its size).
+// Pending bytes are moved only when at least as many bytes are freed, so
+// each input byte is copied a bounded number of times.
+func (q *inbuf) reserve(min, want int) {
+	n := q.w - q.r
+	need := max(n+min, want)
+	if need <= len(q.b)-q.r {
+		return
+	}
+	if need <= len(q.b) && 2*n <= len(q.b) {
+		copy(q.b, q.b[q.r:q.w])
+		q.r, q.w = 0, n
+		return
+	}
+	size := need
+	if want < need {
+		size = max(need, 2*len(q.b))
+	}
+	nb := make([]byte, size)
+	copy(nb, q.b[q.r:q.w])
+	q.b, q.r, q.w = nb, 0, n
+}
+
+// room returns where the next read goes: at least min free bytes; or,
+// while a big bulk is pending (want > 0), exactly the bytes still missing
+// up to want, in a buffer of that size, as Redis reads a big argument.
+func (q *inbuf) room(min, want int) []byte {
+	if n := q.w - q.r; want > n {
+		q.reserve(want-n, want)
+		return q.b[q.w : q.r+want]
+	}
+	q.reserve(min, 0)
+	return q.b[q.w:]
+}
+
+// consumed drops used bytes; keep is the buffer size an idle connection
+// keeps (0: none).
+func (q *inbuf) consumed(used, keep int) {
+	q.r += used
+	if q.r < q.w {
+		return
+	}
+	q.r, q.w = 0, 0
+	if len(q.b) > keep {
+		q.b = nil
+		if keep > 0 {
+			q.b = make([]byte, keep)
+		}
+	}
+}
+
+// netConn is the goroutine front's transport. wmu serializes the owner's
+// writes with the push flusher's.
+type netConn struct {
+	nc  net.Conn
+	wmu sync.Mutex
+}
+
+func (n *netConn) write(b []byte) error {
 	_, err := n.nc.Write(b)
 	return err
 }
 
-func (n *netConn) push(b []byte) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-	_, err := n.nc.Write(b)
-	n.nc.SetWriteDeadline(time.Time{})
-	if err != nil {
-		n.nc.Close()
-	}
+func (n *netConn) pending() int { return 0 }
+
+// kick starts a goroutine that writes c's queued pushes: the pusher never
+// waits for a slow reader. At most one runs per client (c.kicked).
+func (n *netConn) kick(c *Client) {
+	go func() {
+		n.wmu.Lock()
+		defer n.wmu.Unlock()
+		c.outMu.Lock()
+		c.kicked = false
+		if c.busy {
+			// The owner started a batch meanwhile; its flush writes them.
+			c.outMu.Unlock()
+			return
+		}
+		b := append([]byte(nil), c.pushq...)
+		c.pushq = c.pushq[:0]
+		c.outMu.Unlock()
+		if len(b) > 0 && n.write(b) != nil {
+			n.nc.Close()
+		}
+	}()
 }
 
 func (n *netConn) close() { n.nc.Close() }
 
 // serveConn is the goroutine front: one goroutine per connection reads,
 // runs every complete command the read holds and writes all their replies
-// with one syscall.
+// with one syscall (or one per flushThreshold bytes of replies).
 func (s *Server) serveConn(nc net.Conn) {
 	defer s.wg.Done()
-	c := s.newClient(&netConn{nc: nc}, nc.RemoteAddr().String(), nc.LocalAddr().String())
+	conn := &netConn{nc: nc}
+	c := s.newClient(conn, nc.RemoteAddr().String(), nc.LocalAddr().String(), socketFD(nc))
 	defer s.dropClient(c)
-	buf := make([]byte, 0, 16<<10)
+	const keep = 16 << 10
+	c.in.b = make([]byte, keep)
 	for {
-		if len(buf) == cap(buf) {
-			// Grow for a large incomplete command; consume has checked the
-			// limits before we get here.
-			nb := make([]byte, len(buf), 2*cap(buf))
-			copy(nb, buf)
-			buf = nb
-		}
-		n, err := nc.Read(buf[len(buf):cap(buf)])
+		n, err := nc.Read(c.in.room(4<<10, c.req.want()))
 		if n == 0 && err != nil {
 			return
 		}
-		buf = buf[:len(buf)+n]
-		rest, ok := s.consume(c, buf)
-		if len(c.out) > 0 {
-			if c.conn.reply(c.out) != nil {
+		c.in.w += n
+		c.begin()
+		ok := true
+		for {
+			used, more, good := s.consume(c, c.in.pending())
+			c.in.consumed(used, keep)
+			if !good || !more {
+				ok = good
+				break
+			}
+			conn.wmu.Lock()
+			err := c.flush(false)
+			conn.wmu.Unlock()
+			if err != nil {
 				return
 			}
-			c.out = c.out[:0]
 		}
-		if !ok {
+		conn.wmu.Lock()
+		err = c.flush(true)
+		conn.wmu.Unlock()
+		c.publish()
+		if err != nil || !ok {
 			return
 		}
-		// Keep the unparsed tail; shrink a buffer a big command inflated.
-		if cap(buf) > 64<<10 && len(rest) < 16<<10 {
-			nb := make([]byte, len(rest), 16<<10)
-			copy(nb, rest)
-			buf = nb
-		} else {
-			buf = buf[:copy(buf, rest)]
-		}
-		if cap(c.out) > 1<<20 {
-			c.out = nil
-		}
 	}
 }
 
-// scanPending checks the header of an incomplete command against the
-// limits before more of it is buffered, the checks Redis makes.
-func (s *Server) scanPending(p []byte) string {
-	if len(p) > s.cfg.MaxQueryBytes {
-		return "query buffer limit exceeded"
-	}
-	if p[0] != '*' {
-		if len(p) > 64<<10 {
-			return "too big inline request"
-		}
-		return ""
-	}
-	line, rest, ok := cutLine(p[1:])
+// socketFD returns nc's descriptor for CLIENT LIST, or -1.
+func socketFD(nc net.Conn) int {
+	sc, ok := nc.(syscall.Conn)
 	if !ok {
-		if len(p) > 32 {
-			return "invalid multibulk length"
-		}
-		return ""
+		return -1
 	}
-	n, ok := parseInt64(line)
-	if !ok || n > int64(s.cfg.MaxArgs) {
-		return "invalid multibulk length"
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return -1
 	}
-	for ; n > 0 && len(rest) > 0; n-- {
-		if rest[0] != '$' {
-			return "expected '$', got '" + string(rest[0]) + "'"
-		}
-		line, after, ok := cutLine(rest[1:])
-		if !ok {
-			if len(rest) > 32 {
-				return "invalid bulk length"
-			}
-			return ""
-		}
-		l, ok := parseInt64(line)
-		if !ok || l < 0 || l > int64(s.cfg.MaxBulkBytes) {
-			return "invalid bulk length"
-		}
-		if int64(len(after)) < l+2 {
-			return ""
-		}
-		rest = after[l+2:]
-	}
-	return ""
-}
-
-func cutLine(p []byte) (line, rest []byte, ok bool) {
-	for i := 0; i+1 < len(p); i++ {
-		if p[i] == '\r' && p[i+1] == '\n' {
-			return p[:i], p[i+2:], true
-		}
-	}
-	return nil, nil, false
+	fd := -1
+	raw.Control(func(f uintptr) { fd = int(f) })
+	return fd
 }
 
 // guard turns a handler panic into an error reply so that one bad command
 // never takes the process down.
 func (s *Server) guard(c *Client, start int) {
 	if r := recover(); r != nil {
+		if _, ok := r.(lockRefusal); ok {
+			c.out = appendError(c.out[:start], errLockRefused)
+			return
+		}
 		s.stats.recoveredPanics.Add(1)
 		s.log.Error("command panicked", "client", c.addr, "panic", r, "stack", string(debug.Stack()))
 		c.out = appendError(c.out[:start], "ERR internal error")

@@ -1,7 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"strings"
+
+	"github.com/rlserver/rlserver/engine"
 )
 
 type cmdFlags uint16
@@ -10,7 +13,8 @@ const (
 	flagWrite       cmdFlags = 1 << iota // modifies keys: invalidates tracked keys
 	flagReadOnly                         // reads keys: tracked for CLIENT TRACKING
 	flagNoAuth                           // allowed before AUTH
-	flagNoMulti                          // not queued inside MULTI (runs at once)
+	flagNoMulti                          // refused inside MULTI (Redis's no-multi: SAVE, SHUTDOWN)
+	flagTxControl                        // runs at once inside MULTI (MULTI, EXEC, DISCARD, QUIT)
 	flagAllKeys                          // touches every shard (FLUSHALL, SCAN, ...)
 	flagAdmin                            // server-level command
 	flagDenyOOM                          // may create a key: refused at maxmemory
@@ -32,6 +36,25 @@ type command struct {
 	group    string
 	summary  string
 	run      handler
+	// subs are the subcommands, for the names CLIENT LIST shows
+	// ("client|list"); subNames maps each to that name.
+	subs     []string
+	subNames map[string]*string
+}
+
+// subName returns "name|sub" for a known subcommand in args, else nil.
+func (cmd *command) subName(args [][]byte) *string {
+	if cmd.subNames == nil || len(args) < 2 || len(args[1]) > 32 {
+		return nil
+	}
+	var buf [32]byte
+	for i, ch := range args[1] {
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		buf[i] = ch
+	}
+	return cmd.subNames[string(buf[:len(args[1])])]
 }
 
 // keys returns the key arguments of args according to the table.
@@ -76,81 +99,131 @@ func (s *Server) lookup(name []byte) *command {
 	return s.cmds[string(buf[:len(name)])]
 }
 
-// execute runs one command and appends its reply to c.out.
+// execute runs one command and appends its reply to c.out: the checks
+// every command shares (lookup, authentication, arity, key sizes), then
+// queueing inside MULTI or running it through call.
 func (s *Server) execute(c *Client, args [][]byte) {
 	s.stats.commands.Add(1)
 	cmd := s.lookup(args[0])
 	if cmd == nil {
-		if c.multi {
-			c.multiErr = true
-		}
-		c.out = appendError(c.out, unknownCommand(args))
-		return
-	}
-	if !c.authed && cmd.flags&flagNoAuth == 0 {
-		if c.multi {
-			c.multiErr = true
-		}
-		c.out = appendError(c.out, errNoAuth)
+		s.reject(c, unknownCommand(args))
 		return
 	}
 	if (cmd.arity > 0 && len(args) != cmd.arity) || (cmd.arity < 0 && len(args) < -cmd.arity) {
-		if c.multi {
-			c.multiErr = true
-		}
-		c.out = appendError(c.out, "ERR wrong number of arguments for '"+cmd.name+"' command")
+		s.reject(c, "ERR wrong number of arguments for '"+cmd.name+"' command")
+		return
+	}
+	if !c.authed && cmd.flags&flagNoAuth == 0 {
+		s.reject(c, errNoAuth)
 		return
 	}
 	first, last, step := cmd.keyRange(len(args))
 	for i := first; first > 0 && i <= last; i += step {
 		if len(args[i]) > s.cfg.MaxKeyBytes {
-			if c.multi {
-				c.multiErr = true
-			}
-			c.out = appendError(c.out, errKeyTooLarge)
+			s.reject(c, errKeyTooLarge)
 			return
 		}
 	}
-	if c.multi && cmd.flags&flagNoMulti == 0 {
-		c.queued = append(c.queued, copyArgs(args))
-		c.out = append(c.out, "+QUEUED\r\n"...)
+	if c.multi && cmd.flags&flagTxControl == 0 {
+		if cmd.flags&flagNoMulti != 0 {
+			s.reject(c, "ERR Command not allowed inside a transaction")
+			return
+		}
+		s.queue(c, args)
 		return
 	}
 	now := s.clock.Now()
 	c.lastName.Store(cmd)
+	c.lastSub.Store(cmd.subName(args))
 	c.lastCmd.Store(now)
 	s.call(c, cmd, args, now)
 }
 
-// call runs a handler under the panic guard and does the bookkeeping every
-// command shares: tracking of read keys and invalidation of written ones.
+// reject answers a command refused before it ran; inside MULTI the
+// transaction is then aborted at EXEC, as in Redis.
+func (s *Server) reject(c *Client, msg string) {
+	if c.multi {
+		c.multiErr = true
+	}
+	s.stats.errorReplies.Add(1)
+	c.out = appendError(c.out, msg)
+}
+
+// queue adds a command to the MULTI queue. The queue is bounded by
+// client-query-buffer-limit: its arguments and argOverhead for each, and
+// as many again for each command; past it the command is refused and the
+// transaction aborted, so a client cannot grow memory through MULTI.
+func (s *Server) queue(c *Client, args [][]byte) {
+	size := argOverhead * (len(args) + 2)
+	for _, a := range args {
+		size += len(a)
+	}
+	if c.queuedSize+size > s.cfg.MaxQueryBytes {
+		s.reject(c, errMultiFull)
+		return
+	}
+	c.queuedSize += size
+	c.queued = append(c.queued, copyArgs(args))
+	c.out = append(c.out, "+QUEUED\r\n"...)
+}
+
+const errMultiFull = "ERR MULTI queue is full (client-query-buffer-limit); the transaction will be discarded"
+
+// call runs a handler under the panic guard and the client's lock set, and
+// does the bookkeeping every command shares: counting error replies,
+// tracking the keys it read and invalidating those it wrote.
+//
+// An outermost call (no lock set active) acquires the shards of the
+// command's keys first (see lock.go) and, once it has released them,
+// sends the invalidations the command caused; a call nested in EXEC (or a
+// script) runs under the set already held and leaves its invalidations in
+// c.inval for the runner to send after releasing it.
 func (s *Server) call(c *Client, cmd *command, args [][]byte, now int64) {
 	start := len(c.out)
+	outer := !c.locks.active()
+	// Eviction takes shard locks itself: it runs before any is held.
 	c.overLimit = cmd.flags&flagDenyOOM != 0 && s.memoryFull(c)
+	if outer {
+		s.acquireKeys(c, cmd, args)
+	}
+	track := s.tracking.active()
+	lenBefore := 0
+	if track && cmd.flags&flagReadOnly != 0 {
+		lenBefore = s.keyShardsLen(cmd, args)
+	}
 	func() {
 		defer s.guard(c, start)
 		cmd.run(s, c, args, now)
 	}()
+	if len(c.out) > start && c.out[start] == '-' {
+		s.stats.errorReplies.Add(1)
+	}
 	if cmd.flags&flagWrite != 0 && s.saver != nil {
 		s.saver.Changed()
 	}
-	if !s.tracking.active() {
-		return
-	}
 	first, last, step := cmd.keyRange(len(args))
-	if cmd.flags&flagWrite != 0 {
-		for i := first; first > 0 && i <= last; i += step {
-			if c.inExec {
-				// EXEC holds shard locks: invalidate once it releases them.
-				c.execWrites = append(c.execWrites, append([]byte(nil), args[i]...))
-				continue
+	if track && cmd.flags&flagReadOnly != 0 {
+		// A read that found its key expired removed it (lazy expiry):
+		// that is a change the other readers must hear of.
+		if s.keyShardsLen(cmd, args) < lenBefore {
+			for i := first; first > 0 && i <= last; i += step {
+				h := c.locks.hash(args[i])
+				if !s.store.ShardOf(h).Exists(h, args[i], now/1e6) {
+					c.inval.add(args[i])
+				}
 			}
-			s.tracking.invalidate(args[i], c)
+		}
+		// Remembered under the shard locks, so that no write can slip
+		// between the read and the remembering unseen.
+		if c.track.on && c.track.wantsRead() {
+			for i := first; first > 0 && i <= last; i += step {
+				s.tracking.remember(args[i], c)
+			}
 		}
 	}
-	if cmd.flags&flagReadOnly != 0 && c.track.on && c.track.wantsRead() {
+	if track && cmd.flags&flagWrite != 0 && !outer {
 		for i := first; first > 0 && i <= last; i += step {
-			s.tracking.remember(args[i], c)
+			c.inval.add(args[i])
 		}
 	}
 	// CLIENT CACHING applies to the next command; when that is MULTI, to
@@ -158,6 +231,54 @@ func (s *Server) call(c *Client, cmd *command, args [][]byte, now int64) {
 	if cmd.flags&flagKeepCaching == 0 && !c.inExec {
 		c.track.caching = false
 	}
+	if !outer {
+		return
+	}
+	s.release(c)
+	if track && cmd.flags&flagWrite != 0 {
+		for i := first; first > 0 && i <= last; i += step {
+			s.tracking.invalidate(args[i], c)
+		}
+	}
+	s.sendInvalidations(c)
+	if track {
+		c.takePushes()
+	}
+}
+
+// keyShardsLen sums the record counts of the shards cmd's keys live in
+// (the caller holds them).
+func (s *Server) keyShardsLen(cmd *command, args [][]byte) int {
+	n := 0
+	first, last, step := cmd.keyRange(len(args))
+	for i := first; first > 0 && i <= last; i += step {
+		n += s.store.ShardOf(engine.Hash(args[i])).Len()
+	}
+	return n
+}
+
+// pendingInval are invalidations a command caused while shard locks were
+// held, sent once they are released. Owner only.
+type pendingInval struct {
+	keys [][]byte // copies
+	all  bool     // a flush: every tracked key
+}
+
+func (p *pendingInval) add(key []byte) { p.keys = append(p.keys, append([]byte(nil), key...)) }
+
+// sendInvalidations sends c's pending invalidations; c holds no shard.
+func (s *Server) sendInvalidations(c *Client) {
+	p := &c.inval
+	if len(p.keys) == 0 && !p.all {
+		return
+	}
+	for _, k := range p.keys {
+		s.tracking.invalidate(k, c)
+	}
+	if p.all {
+		s.tracking.invalidateAll()
+	}
+	p.keys, p.all = nil, false
 }
 
 func copyArgs(args [][]byte) [][]byte {
@@ -175,9 +296,10 @@ func copyArgs(args [][]byte) [][]byte {
 }
 
 // unknownCommand formats Redis 7's error for an unknown command, quoting
-// the first arguments up to 128 bytes.
+// the first arguments up to 128 bytes. Redis formats them as C strings, so
+// each stops at its first NUL byte.
 func unknownCommand(args [][]byte) string {
-	name := args[0]
+	name := cString(args[0])
 	if len(name) > 128 {
 		name = name[:128]
 	}
@@ -186,6 +308,7 @@ func unknownCommand(args [][]byte) string {
 		if b.Len() >= 128 {
 			break
 		}
+		a = cString(a)
 		room := 128 - b.Len()
 		if len(a) > room {
 			a = a[:room]
@@ -195,6 +318,14 @@ func unknownCommand(args [][]byte) string {
 		b.WriteString("' ")
 	}
 	return "ERR unknown command '" + string(name) + "', with args beginning with: " + b.String()
+}
+
+// cString is b up to its first NUL byte.
+func cString(b []byte) []byte {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		return b[:i]
+	}
+	return b
 }
 
 func unknownSubcommand(sub []byte, cmd string) string {

@@ -20,33 +20,33 @@ import (
 
 const epollSupported = true
 
-// Connections stop being read while this much output is waiting for a
-// slow reader, and are closed beyond outputLimit.
-const (
-	outputHighWater = 1 << 20
-	outputLimit     = 64 << 20
-)
+// epollWait is unix.EpollWait; tests replace it to inject failures.
+var epollWait = unix.EpollWait
 
 type eventLoop struct {
 	s        *Server
 	epfd     int
-	wakefd   int // eventfd: new connections or shutdown
+	wakefd   int // eventfd: new connections, pushes to flush, or shutdown
 	mu       sync.Mutex
 	incoming []*Client
+	kicks    []*Client // clients with pushes to flush
 	closing  bool
 	conns    map[int32]*Client
 	buf      []byte
 	events   []unix.EpollEvent
 }
 
-// epollConn is a socket served by an event loop. mu serializes the loop's
-// replies with pushes from other goroutines.
+// epollConn is a socket served by an event loop. Only the loop reads,
+// writes and closes the descriptor; mu guards fd and closed against
+// close() from other goroutines.
 type epollConn struct {
 	loop    *eventLoop
 	fd      int
 	mu      sync.Mutex
-	pending []byte // output the socket did not take yet
 	closed  bool
+	out     []byte // output the socket did not take yet (loop only)
+	stalled bool   // a batch stopped with input left because out did not drain (loop only)
+	armed   uint32 // the events registered (loop only)
 }
 
 func (s *Server) serveEpoll() error {
@@ -84,7 +84,7 @@ func (s *Server) serveEpoll() error {
 		l := loops[next%len(loops)]
 		next++
 		ec := &epollConn{loop: l, fd: fd}
-		c := s.newClient(ec, addr, laddr)
+		c := s.newClient(ec, addr, laddr, fd)
 		l.mu.Lock()
 		l.incoming = append(l.incoming, c)
 		l.mu.Unlock()
@@ -162,9 +162,15 @@ func (l *eventLoop) shutdown() {
 // netpoller until the epoll descriptor itself becomes readable. A thread
 // blocked in a syscall would make the runtime hand its P to another thread
 // and wake its monitor every 20µs, which costs more CPU than the requests.
+// Whenever it returns, it closes every connection it served.
 func (l *eventLoop) run() {
 	defer l.s.wg.Done()
 	defer unix.Close(l.wakefd)
+	defer func() {
+		for _, c := range l.conns {
+			l.closeClient(c)
+		}
+	}()
 	ep := os.NewFile(uintptr(l.epfd), "epoll")
 	defer ep.Close()
 	raw, err := ep.SyscallConn()
@@ -176,8 +182,13 @@ func (l *eventLoop) run() {
 		var n int
 		var werr error
 		err := raw.Read(func(fd uintptr) bool {
-			n, werr = unix.EpollWait(int(fd), l.events, 0)
-			return n != 0 || (werr != nil && werr != unix.EINTR)
+			for {
+				n, werr = epollWait(int(fd), l.events, 0)
+				if werr != unix.EINTR {
+					break
+				}
+			}
+			return n != 0 || werr != nil
 		})
 		if err == nil {
 			err = werr
@@ -190,9 +201,6 @@ func (l *eventLoop) run() {
 			ev := l.events[i]
 			if int(ev.Fd) == l.wakefd {
 				if !l.admit() {
-					for _, c := range l.conns {
-						l.closeClient(c)
-					}
 					return
 				}
 				continue
@@ -201,37 +209,67 @@ func (l *eventLoop) run() {
 			if c == nil {
 				continue
 			}
+			ec := c.conn.(*epollConn)
 			if ev.Events&unix.EPOLLOUT != 0 {
-				l.writable(c)
+				l.writable(c, ec)
 			}
-			if ev.Events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLRDHUP) != 0 {
-				l.readable(c)
+			if l.conns[ev.Fd] != c {
+				continue // closed while writing
+			}
+			switch {
+			case ev.Events&(unix.EPOLLHUP|unix.EPOLLERR) != 0 && ec.stalled:
+				l.closeClient(c) // its replies can no longer be delivered
+			case ev.Events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLRDHUP) != 0 && !ec.stalled:
+				l.readable(c, ec)
 			}
 		}
 	}
 }
 
-// admit registers new connections; it reports false when the loop must stop.
+// admit registers new connections and flushes kicked pushes; it reports
+// false when the loop must stop.
 func (l *eventLoop) admit() bool {
 	var b [8]byte
 	unix.Read(l.wakefd, b[:])
 	l.mu.Lock()
-	incoming, closing := l.incoming, l.closing
-	l.incoming = nil
+	incoming, kicks, closing := l.incoming, l.kicks, l.closing
+	l.incoming, l.kicks = nil, nil
 	l.mu.Unlock()
 	for _, c := range incoming {
 		ec := c.conn.(*epollConn)
 		l.conns[int32(ec.fd)] = c
-		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, ec.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(ec.fd)}); err != nil {
+		ec.armed = unix.EPOLLIN | unix.EPOLLRDHUP
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, ec.fd, &unix.EpollEvent{Events: ec.armed, Fd: int32(ec.fd)}); err != nil {
 			l.closeClient(c)
 		}
+	}
+	for _, c := range kicks {
+		ec := c.conn.(*epollConn)
+		if ec.fd < 0 || l.conns[int32(ec.fd)] != c {
+			continue
+		}
+		c.outMu.Lock()
+		c.kicked = false
+		c.outMu.Unlock()
+		if c.flush(true) != nil {
+			l.closeClient(c)
+			continue
+		}
+		l.arm(c, ec)
 	}
 	return !closing && !l.s.closing.Load()
 }
 
-func (l *eventLoop) readable(c *Client) {
-	ec := c.conn.(*epollConn)
-	n, err := unix.Read(ec.fd, l.buf)
+// readable reads what the socket holds and runs the commands it completes:
+// from the loop's shared buffer when the client has no pending input (idle
+// clients hold no buffer), else straight into the client's own buffer.
+func (l *eventLoop) readable(c *Client, ec *epollConn) {
+	fromLoop := c.in.w == c.in.r
+	dst := l.buf
+	if !fromLoop {
+		dst = c.in.room(16<<10, c.req.want())
+	}
+	n, err := unix.Read(ec.fd, dst)
 	if n <= 0 {
 		if err == unix.EAGAIN || err == unix.EINTR {
 			return
@@ -240,62 +278,105 @@ func (l *eventLoop) readable(c *Client) {
 		return
 	}
 	data := l.buf[:n]
-	if len(c.in) > 0 {
-		c.in = append(c.in, data...)
-		data = c.in
+	if !fromLoop {
+		c.in.w += n
+		data = c.in.pending()
 	}
-	rest, ok := l.s.consume(c, data)
-	if len(c.out) > 0 {
-		if c.conn.reply(c.out) != nil {
-			ok = false
-		}
-		c.out = c.out[:0]
-		if cap(c.out) > 1<<20 {
-			c.out = nil
-		}
-	}
-	if !ok {
+	if !l.process(c, ec, data, fromLoop) {
 		l.closeClient(c)
 		return
 	}
-	switch {
-	case len(rest) == 0:
-		c.in = c.in[:0]
-		if cap(c.in) > 64<<10 {
-			c.in = nil
-		}
-	case len(c.in) > 0:
-		c.in = c.in[:copy(c.in, rest)]
-	default:
-		c.in = append(c.in[:0], rest...)
-	}
+	l.arm(c, ec)
 }
 
-func (l *eventLoop) writable(c *Client) {
-	ec := c.conn.(*epollConn)
-	ec.mu.Lock()
-	defer ec.mu.Unlock()
-	if ec.closed {
-		return
+// process runs the complete commands in data and writes their replies.
+// When the socket stops taking replies, the batch stops with its input
+// kept (stalled) until the socket drains. The unparsed rest is kept in
+// c.in. It reports false when the connection must close.
+func (l *eventLoop) process(c *Client, ec *epollConn, data []byte, fromLoop bool) bool {
+	c.begin()
+	used, ok := 0, true
+	ec.stalled = false
+	for {
+		n, more, good := l.s.consume(c, data[used:])
+		used += n
+		if !good || !more {
+			ok = good
+			break
+		}
+		if c.flush(false) != nil {
+			ok = false
+			break
+		}
+		if len(ec.out) > 0 {
+			ec.stalled = true
+			break
+		}
 	}
-	for len(ec.pending) > 0 {
-		n, err := unix.Write(ec.fd, ec.pending)
+	if fromLoop {
+		if rest := data[used:]; len(rest) > 0 {
+			c.in.reserve(len(rest), c.req.want())
+			c.in.w += copy(c.in.b[c.in.w:], rest)
+		}
+	} else {
+		c.in.consumed(used, 0)
+	}
+	if c.flush(true) != nil {
+		ok = false
+	}
+	c.publish()
+	return ok
+}
+
+// writable sends what the socket refused before and, once it has all
+// gone, resumes a stalled batch.
+func (l *eventLoop) writable(c *Client, ec *epollConn) {
+	for len(ec.out) > 0 {
+		n, err := unix.Write(ec.fd, ec.out)
+		if err == unix.EAGAIN || err == unix.EINTR {
+			break
+		}
 		if err != nil {
-			if err != unix.EAGAIN && err != unix.EINTR {
-				unix.Shutdown(ec.fd, unix.SHUT_RDWR) // the loop closes it on the hang-up
-			}
+			l.closeClient(c)
 			return
 		}
-		ec.pending = ec.pending[n:]
+		ec.out = ec.out[n:]
 	}
-	ec.pending = nil
-	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, ec.fd, &unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(ec.fd)})
+	if len(ec.out) == 0 {
+		ec.out = nil
+		if ec.stalled && !l.process(c, ec, c.in.pending(), false) {
+			l.closeClient(c)
+			return
+		}
+	}
+	l.arm(c, ec)
+}
+
+// arm registers the events the connection needs now: output while some
+// waits; input unless a batch is stalled or a flushThreshold of output
+// waits (the client does not read: stop reading from it too).
+func (l *eventLoop) arm(c *Client, ec *epollConn) {
+	ev := uint32(0)
+	if len(ec.out) > 0 {
+		ev |= unix.EPOLLOUT
+	}
+	if !ec.stalled && len(ec.out) < flushThreshold {
+		ev |= unix.EPOLLIN | unix.EPOLLRDHUP
+	}
+	if ev == ec.armed || ec.fd < 0 {
+		return
+	}
+	ec.armed = ev
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, ec.fd, &unix.EpollEvent{Events: ev, Fd: int32(ec.fd)})
 }
 
 // closeClient unregisters and closes a connection; only the loop that owns
 // the descriptor closes it, so a push can never write to a reused number.
 func (l *eventLoop) closeClient(c *Client) {
 	ec := c.conn.(*epollConn)
+	if ec.fd < 0 {
+		return
+	}
 	delete(l.conns, int32(ec.fd))
 	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, ec.fd, nil)
 	l.s.dropClient(c)
@@ -304,15 +385,16 @@ func (l *eventLoop) closeClient(c *Client) {
 	ec.closed = true
 	unix.Close(ec.fd)
 	ec.fd = -1
+	ec.out = nil
 }
 
-// write sends b now, or queues what the socket does not take and asks the
-// loop to finish it when the socket is writable. Callers hold ec.mu.
+// write sends b now, or keeps what the socket does not take for writable.
+// Loop only.
 func (ec *epollConn) write(b []byte) error {
-	if ec.closed {
+	if ec.fd < 0 {
 		return net.ErrClosed
 	}
-	if len(ec.pending) == 0 {
+	if len(ec.out) == 0 {
 		for len(b) > 0 {
 			n, err := unix.Write(ec.fd, b)
 			if err == unix.EAGAIN || err == unix.EINTR {
@@ -327,30 +409,23 @@ func (ec *epollConn) write(b []byte) error {
 			return nil
 		}
 	}
-	if len(ec.pending)+len(b) > outputLimit {
+	if len(ec.out)+len(b) > outputLimit {
+		ec.loop.s.log.Warn("closing client that reached the output buffer limit", "fd", ec.fd, "bytes", len(ec.out)+len(b))
 		return errors.New("output buffer limit reached")
 	}
-	ec.pending = append(ec.pending, b...)
-	events := uint32(unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP)
-	if len(ec.pending) > outputHighWater {
-		events = unix.EPOLLOUT // stop reading until the client drains
-	}
-	return unix.EpollCtl(ec.loop.epfd, unix.EPOLL_CTL_MOD, ec.fd, &unix.EpollEvent{Events: events, Fd: int32(ec.fd)})
+	ec.out = append(ec.out, b...)
+	return nil
 }
 
-func (ec *epollConn) reply(b []byte) error {
-	ec.mu.Lock()
-	defer ec.mu.Unlock()
-	return ec.write(b)
-}
+func (ec *epollConn) pending() int { return len(ec.out) }
 
-func (ec *epollConn) push(b []byte) {
-	ec.mu.Lock()
-	defer ec.mu.Unlock()
-	if ec.write(b) != nil && !ec.closed {
-		// Wake the loop with a hang-up it will act on.
-		unix.Shutdown(ec.fd, unix.SHUT_RDWR)
-	}
+// kick hands c to its loop, which flushes the pushes between events.
+func (ec *epollConn) kick(c *Client) {
+	l := ec.loop
+	l.mu.Lock()
+	l.kicks = append(l.kicks, c)
+	l.mu.Unlock()
+	l.wake()
 }
 
 // close shuts the socket down; the owning loop sees the hang-up and
@@ -358,7 +433,7 @@ func (ec *epollConn) push(b []byte) {
 func (ec *epollConn) close() {
 	ec.mu.Lock()
 	defer ec.mu.Unlock()
-	if ec.fd >= 0 {
+	if !ec.closed && ec.fd >= 0 {
 		unix.Shutdown(ec.fd, unix.SHUT_RDWR)
 	}
 	ec.closed = true

@@ -1,40 +1,232 @@
 package server
 
-import "github.com/rlserver/rlserver/engine"
+import (
+	"slices"
 
-// lockKey locks the shard that holds key, unless EXEC already holds it.
-// Pair it with a deferred unlock so a panicking handler releases the lock.
-func (s *Server) lockKey(c *Client, key []byte) (*engine.Shard, uint64) {
-	h := engine.Hash(key)
-	sh := s.store.ShardOf(h)
-	if !c.inExec {
+	"github.com/rlserver/rlserver/engine"
+)
+
+// Shard locking: the contract every command follows.
+//
+// A command touches a shard only while its client holds that shard's lock.
+// What a client holds is its lockSet, an explicit set of shard indexes
+// acquired together in ascending index order, so two clients acquiring
+// sets can never deadlock.
+//
+//   - The dispatcher (call) acquires, before a handler runs, the shards of
+//     every key the command table names for it, and releases them after the
+//     handler and the tracking bookkeeping. Commands with flagAllKeys are
+//     not pre-locked outside a transaction: they visit the shards one at a
+//     time (eachShard), so the keyspace is never stopped as a whole.
+//   - EXEC acquires the shards of every key of every queued command (all of
+//     them if one has flagAllKeys) and runs the queue under that one set;
+//     the dispatcher sees the set is active and acquires nothing more.
+//   - A script runtime does the same with the keys a script declares:
+//     acquire their shards with acquire, run each command through call,
+//     release. Commands inside see the active set.
+//   - Handlers reach shards only through lockKey/unlock, withShard and
+//     eachShard. A shard in the active set is used as is. A shard outside
+//     it (a key the command table or the script did not declare) is locked
+//     only when that cannot deadlock: when its index is above every index
+//     held (ascending order is kept), or when TryLock gets it without
+//     waiting. Otherwise the command is refused with errLockRefused (the
+//     handler unwinds through a panic that guard turns into that reply),
+//     never run unlocked. Such a lock is released by the matching unlock.
+
+// errLockRefused is the reply to a command that needs a shard it may not
+// wait for (see above). With correct key positions in the command table it
+// is never seen; a script touching an undeclared key may see it.
+const errLockRefused = "ERR command accesses a key outside the locked set (declare every key the command or script touches)"
+
+// lockRefusal is the panic value that unwinds a handler refused a lock.
+type lockRefusal struct{}
+
+// lockSet is the set of shards one client holds. Its zero value holds
+// nothing. Owner only.
+type lockSet struct {
+	idx   []int  // held shard indexes, ascending
+	small [4]int // backing for idx: one command's keys need no allocation
+	all   bool   // every shard is held (idx is then empty)
+	// temp are shards a handler locked outside the set (lockShard), until
+	// its unlock; they count for the ascending-order rule too.
+	temp      []int
+	tempSmall [2]int
+	// Hash cache: the dispatcher hashes the first key to lock it; the
+	// handler asking for the same key reuses the hash.
+	lastKey  []byte
+	lastHash uint64
+}
+
+// active reports whether a set is held (a command, a transaction or a
+// script is running under it).
+func (ls *lockSet) active() bool { return ls.all || len(ls.idx) > 0 }
+
+// holds reports whether shard i is in the set.
+func (ls *lockSet) holds(i int) bool {
+	if ls.all {
+		return true
+	}
+	if len(ls.idx) <= 8 {
+		for _, j := range ls.idx {
+			if j == i {
+				return true
+			}
+		}
+		return false
+	}
+	_, ok := slices.BinarySearch(ls.idx, i)
+	return ok
+}
+
+// top is the highest index held, -1 for none.
+func (ls *lockSet) top(n int) int {
+	if ls.all {
+		return n - 1
+	}
+	t := -1
+	if len(ls.idx) > 0 {
+		t = ls.idx[len(ls.idx)-1]
+	}
+	for _, i := range ls.temp {
+		t = max(t, i)
+	}
+	return t
+}
+
+// hash returns key's hash, reusing the dispatcher's for the same key.
+func (ls *lockSet) hash(key []byte) uint64 {
+	if len(key) > 0 && len(key) == len(ls.lastKey) && &key[0] == &ls.lastKey[0] {
+		return ls.lastHash
+	}
+	return engine.Hash(key)
+}
+
+// acquire locks shards idx (any order, duplicates allowed) as c's set, in
+// ascending order. The set must not be active.
+func (s *Server) acquire(c *Client, idx []int) {
+	ls := &c.locks
+	if len(idx) == 1 {
+		ls.idx = append(ls.small[:0], idx[0])
+	} else {
+		ls.idx = append(ls.small[:0], idx...)
+		slices.Sort(ls.idx)
+		ls.idx = slices.Compact(ls.idx)
+	}
+	for _, i := range ls.idx {
+		s.store.Shard(i).Lock()
+	}
+}
+
+// acquireAll locks every shard as c's set.
+func (s *Server) acquireAll(c *Client) {
+	for i := 0; i < s.store.NumShards(); i++ {
+		s.store.Shard(i).Lock()
+	}
+	c.locks.all = true
+}
+
+// release unlocks c's set.
+func (s *Server) release(c *Client) {
+	ls := &c.locks
+	if ls.all {
+		for i := s.store.NumShards() - 1; i >= 0; i-- {
+			s.store.Shard(i).Unlock()
+		}
+	}
+	for k := len(ls.idx) - 1; k >= 0; k-- {
+		s.store.Shard(ls.idx[k]).Unlock()
+	}
+	ls.idx, ls.all, ls.lastKey = nil, false, nil
+}
+
+// acquireKeys locks the shards of the keys cmd names in args; it does
+// nothing for a command without key positions.
+func (s *Server) acquireKeys(c *Client, cmd *command, args [][]byte) {
+	first, last, step := cmd.keyRange(len(args))
+	if first == 0 {
+		return
+	}
+	h := engine.Hash(args[first])
+	c.locks.lastKey, c.locks.lastHash = args[first], h
+	if first == last {
+		i := s.store.ShardIndex(h)
+		c.locks.idx = append(c.locks.small[:0], i)
+		s.store.Shard(i).Lock()
+		return
+	}
+	idx := make([]int, 0, (last-first)/step+1)
+	for i := first; i <= last; i += step {
+		idx = append(idx, s.store.ShardIndex(engine.Hash(args[i])))
+	}
+	s.acquire(c, idx)
+}
+
+// lockShard gets shard i for a handler: held already (reported false: the
+// matching unlock must leave it), or locked now under the rules above.
+func (s *Server) lockShard(c *Client, i int) (locked bool) {
+	ls := &c.locks
+	if ls.holds(i) {
+		return false
+	}
+	sh := s.store.Shard(i)
+	if i <= ls.top(s.store.NumShards()) && !sh.TryLock() {
+		panic(lockRefusal{})
+	} else if i > ls.top(s.store.NumShards()) {
 		sh.Lock()
+	}
+	if ls.temp == nil {
+		ls.temp = ls.tempSmall[:0]
+	}
+	ls.temp = append(ls.temp, i)
+	return true
+}
+
+// unlockTemp releases shard i that lockShard locked.
+func (s *Server) unlockTemp(c *Client, i int) {
+	ls := &c.locks
+	for k, j := range ls.temp {
+		if j == i {
+			ls.temp = append(ls.temp[:k], ls.temp[k+1:]...)
+			break
+		}
+	}
+	s.store.Shard(i).Unlock()
+}
+
+// lockKey returns the shard that holds key, locked (or held by c's set),
+// and key's hash. Pair it with a deferred unlock.
+func (s *Server) lockKey(c *Client, key []byte) (*engine.Shard, uint64) {
+	h := c.locks.hash(key)
+	i := s.store.ShardIndex(h)
+	sh := s.store.Shard(i)
+	if !c.locks.holds(i) {
+		s.lockShard(c, i)
 	}
 	return sh, h
 }
 
+// unlock releases a shard lockKey locked; a shard of c's set stays held.
 func (s *Server) unlock(c *Client, sh *engine.Shard) {
-	if !c.inExec {
-		sh.Unlock()
+	for _, i := range c.locks.temp {
+		if s.store.Shard(i) == sh {
+			s.unlockTemp(c, i)
+			return
+		}
 	}
 }
 
-// eachShard runs fn on every shard with its lock held, one at a time.
+// withShard runs fn with shard i locked (or held).
+func (s *Server) withShard(c *Client, i int, fn func(sh *engine.Shard)) {
+	if s.lockShard(c, i) {
+		defer s.unlockTemp(c, i)
+	}
+	fn(s.store.Shard(i))
+}
+
+// eachShard runs fn on every shard with its lock held, one at a time
+// unless c's set holds them.
 func (s *Server) eachShard(c *Client, fn func(i int, sh *engine.Shard)) {
 	for i := 0; i < s.store.NumShards(); i++ {
-		sh := s.store.Shard(i)
-		s.withShard(c, sh, func() { fn(i, sh) })
-	}
-}
-
-func (s *Server) withShard(c *Client, sh *engine.Shard, fn func()) {
-	s.lockShard(c, sh)
-	defer s.unlock(c, sh)
-	fn()
-}
-
-func (s *Server) lockShard(c *Client, sh *engine.Shard) {
-	if !c.inExec {
-		sh.Lock()
+		s.withShard(c, i, func(sh *engine.Shard) { fn(i, sh) })
 	}
 }

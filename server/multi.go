@@ -1,8 +1,6 @@
 package server
 
 import (
-	"slices"
-
 	"github.com/rlserver/rlserver/engine"
 	"github.com/tidwall/redcon"
 )
@@ -13,8 +11,7 @@ func cmdMulti(s *Server, c *Client, args [][]byte, now int64) {
 		return
 	}
 	c.multi = true
-	c.queued = c.queued[:0]
-	c.multiErr = false
+	c.queued, c.queuedSize, c.multiErr = c.queued[:0], 0, false
 	c.out = redcon.AppendOK(c.out)
 }
 
@@ -23,39 +20,35 @@ func cmdDiscard(s *Server, c *Client, args [][]byte, now int64) {
 		c.out = appendError(c.out, "ERR DISCARD without MULTI")
 		return
 	}
-	c.multi, c.queued, c.multiErr = false, nil, false
+	c.multi, c.queued, c.queuedSize, c.multiErr = false, nil, 0, false
 	c.out = redcon.AppendOK(c.out)
 }
 
 // cmdExec runs the queued commands atomically with respect to the keys
-// they touch: it locks every shard those keys live in (all shards if a
-// command spans the keyspace), in index order so transactions cannot
-// deadlock, and runs them with one clock reading.
+// they touch: it acquires, as the client's lock set, every shard those
+// keys live in (all shards if a command spans the keyspace), and runs the
+// queue under it with one clock reading. Invalidations wait in c.inval
+// until the set is released (call sends them).
 func cmdExec(s *Server, c *Client, args [][]byte, now int64) {
 	if !c.multi {
 		c.out = appendError(c.out, "ERR EXEC without MULTI")
 		return
 	}
 	queued, aborted := c.queued, c.multiErr
-	c.multi, c.queued, c.multiErr = false, nil, false
+	c.multi, c.queued, c.queuedSize, c.multiErr = false, nil, 0, false
 	if aborted {
 		c.out = appendError(c.out, "EXECABORT Transaction discarded because of previous errors.")
 		return
 	}
-	shards := s.shardsFor(queued)
-	for _, i := range shards {
-		s.store.Shard(i).Lock()
+	if all, idx := s.shardsFor(queued); all {
+		s.acquireAll(c)
+	} else if len(idx) > 0 {
+		s.acquire(c, idx)
 	}
 	c.inExec = true
 	defer func() {
 		c.inExec = false
-		for _, i := range shards {
-			s.store.Shard(i).Unlock()
-		}
-		for _, k := range c.execWrites {
-			s.tracking.invalidate(k, c)
-		}
-		c.execWrites = nil
+		s.release(c)
 	}()
 	c.out = redcon.AppendArray(c.out, len(queued))
 	for _, q := range queued {
@@ -63,22 +56,17 @@ func cmdExec(s *Server, c *Client, args [][]byte, now int64) {
 	}
 }
 
-// shardsFor returns the sorted shard indexes a transaction needs.
-func (s *Server) shardsFor(queued [][][]byte) []int {
-	var idx []int
+// shardsFor returns the shard indexes a transaction needs, or all when a
+// queued command spans the keyspace.
+func (s *Server) shardsFor(queued [][][]byte) (all bool, idx []int) {
 	for _, q := range queued {
 		cmd := s.lookup(q[0])
 		if cmd.flags&flagAllKeys != 0 {
-			idx = idx[:0]
-			for i := 0; i < s.store.NumShards(); i++ {
-				idx = append(idx, i)
-			}
-			return idx
+			return true, nil
 		}
 		for _, k := range cmd.keys(q) {
 			idx = append(idx, s.store.ShardIndex(engine.Hash(k)))
 		}
 	}
-	slices.Sort(idx)
-	return slices.Compact(idx)
+	return false, idx
 }

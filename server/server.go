@@ -53,6 +53,7 @@ type stats struct {
 	evictedKeys     atomic.Int64
 	sweepBatches    atomic.Int64
 	protocolErrors  atomic.Int64
+	errorReplies    atomic.Int64 // every error reply (INFO total_error_replies)
 	recoveredPanics atomic.Int64
 }
 

@@ -50,21 +50,21 @@ func commandTable() map[string]*command {
 
 		{name: "ping", arity: -1, group: "connection", summary: "Ping the server", run: cmdPing},
 		{name: "echo", arity: 2, group: "connection", summary: "Echo a message", run: cmdEcho},
-		{name: "quit", arity: -1, flags: flagNoAuth | flagNoMulti, group: "connection", summary: "Close the connection", run: cmdQuit},
+		{name: "quit", arity: -1, flags: flagNoAuth | flagTxControl, group: "connection", summary: "Close the connection", run: cmdQuit},
 		{name: "select", arity: 2, group: "connection", summary: "Select database 0", run: cmdSelect},
-		{name: "auth", arity: -2, flags: flagNoAuth | flagNoMulti, group: "connection", summary: "Authenticate", run: cmdAuth},
-		{name: "hello", arity: -1, flags: flagNoAuth | flagNoMulti, group: "connection", summary: "Handshake and pick RESP2 or RESP3", run: cmdHello},
-		{name: "client", arity: -2, flags: flagKeepCaching, group: "connection", summary: "Connection management", run: cmdClient},
+		{name: "auth", arity: -2, flags: flagNoAuth, group: "connection", summary: "Authenticate", run: cmdAuth},
+		{name: "hello", arity: -1, flags: flagNoAuth, group: "connection", summary: "Handshake and pick RESP2 or RESP3", run: cmdHello},
+		{name: "client", arity: -2, flags: flagKeepCaching, subs: []string{"id", "setname", "getname", "setinfo", "list", "info", "tracking", "caching", "getredir", "no-evict", "no-touch", "help"}, group: "connection", summary: "Connection management", run: cmdClient},
 
-		{name: "multi", arity: 1, flags: flagNoMulti | flagKeepCaching, group: "transactions", summary: "Start a transaction", run: cmdMulti},
-		{name: "exec", arity: 1, flags: flagNoMulti, group: "transactions", summary: "Run a transaction", run: cmdExec},
-		{name: "discard", arity: 1, flags: flagNoMulti, group: "transactions", summary: "Discard a transaction", run: cmdDiscard},
+		{name: "multi", arity: 1, flags: flagTxControl | flagKeepCaching, group: "transactions", summary: "Start a transaction", run: cmdMulti},
+		{name: "exec", arity: 1, flags: flagTxControl, group: "transactions", summary: "Run a transaction", run: cmdExec},
+		{name: "discard", arity: 1, flags: flagTxControl, group: "transactions", summary: "Discard a transaction", run: cmdDiscard},
 
-		{name: "info", arity: -1, group: "server", summary: "Server information", run: cmdInfo},
-		{name: "command", arity: -1, group: "server", summary: "Command table introspection", run: cmdCommand},
-		{name: "config", arity: -2, flags: flagAdmin, group: "server", summary: "Read configuration", run: cmdConfig},
+		{name: "info", arity: -1, flags: flagAllKeys, group: "server", summary: "Server information", run: cmdInfo},
+		{name: "command", arity: -1, subs: []string{"count", "list", "info", "docs"}, group: "server", summary: "Command table introspection", run: cmdCommand},
+		{name: "config", arity: -2, flags: flagAdmin, subs: []string{"get", "set", "resetstat"}, group: "server", summary: "Read configuration", run: cmdConfig},
 		{name: "time", arity: 1, group: "server", summary: "Server time", run: cmdTime},
-		{name: "save", arity: 1, flags: flagAdmin, group: "server", summary: "Write a snapshot and wait for it", run: cmdSave},
+		{name: "save", arity: 1, flags: flagAdmin | flagNoMulti, group: "server", summary: "Write a snapshot and wait for it", run: cmdSave},
 		{name: "bgsave", arity: -1, flags: flagAdmin, group: "server", summary: "Write a snapshot in the background", run: cmdBgsave},
 		{name: "lastsave", arity: 1, group: "server", summary: "Unix time of the last successful snapshot", run: cmdLastsave},
 		{name: "shutdown", arity: -1, flags: flagAdmin | flagNoMulti, group: "server", summary: "Stop the server", run: cmdShutdown},
@@ -75,6 +75,13 @@ func commandTable() map[string]*command {
 	m := make(map[string]*command, len(cmds))
 	for _, c := range cmds {
 		m[c.name] = c
+		if len(c.subs) > 0 {
+			c.subNames = make(map[string]*string, len(c.subs))
+			for _, sub := range c.subs {
+				full := c.name + "|" + sub
+				c.subNames[sub] = &full
+			}
+		}
 	}
 	return m
 }

@@ -46,8 +46,8 @@ func newTracker(max int) *tracker {
 
 func (t *tracker) active() bool { return t.clients.Load() > 0 }
 
-// pushTo is an invalidation waiting to be written once t.mu is released:
-// a push may block briefly on a slow socket and must not hold the table.
+// pushTo is an invalidation to queue once t.mu is released (Client.push
+// never blocks, but the table's lock is kept short).
 type pushTo struct {
 	c     *Client
 	frame []byte
@@ -148,9 +148,6 @@ func appendInvalidate(b []byte, key []byte) []byte {
 	b = append(b, ">2\r\n$10\r\ninvalidate\r\n*1\r\n"...)
 	return redcon.AppendBulk(b, key)
 }
-
-// push writes an out-of-band RESP3 push frame.
-func (c *Client) push(frame []byte) { c.conn.push(frame) }
 
 // clientTracking is CLIENT TRACKING ON|OFF [OPTIN] [OPTOUT] [NOLOOP].
 // BCAST, PREFIX and REDIRECT are refused with an error rather than
