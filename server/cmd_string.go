@@ -2,7 +2,6 @@ package server
 
 import (
 	"math"
-	"slices"
 	"strconv"
 
 	"github.com/rlserver/rlserver/engine"
@@ -285,30 +284,6 @@ func cmdGetEx(s *Server, c *Client, args [][]byte, now int64) {
 		sh.SetExpire(h, key, at, nowMs)
 	case o.persist && e.ExpireMs != 0:
 		sh.SetExpire(h, key, 0, nowMs)
-	}
-}
-
-// lockKeys locks the shards of keys (every step-th argument from first)
-// in index order, the order EXEC takes them in, so multi-key commands and
-// transactions cannot deadlock. Inside EXEC the shards are already held.
-// The returned function unlocks them.
-func (s *Server) lockKeys(c *Client, args [][]byte, first, step int) func() {
-	if c.inExec {
-		return func() {}
-	}
-	idx := make([]int, 0, (len(args)-first+step-1)/step)
-	for i := first; i < len(args); i += step {
-		idx = append(idx, s.store.ShardIndex(engine.Hash(args[i])))
-	}
-	slices.Sort(idx)
-	idx = slices.Compact(idx)
-	for _, i := range idx {
-		s.store.Shard(i).Lock()
-	}
-	return func() {
-		for _, i := range idx {
-			s.store.Shard(i).Unlock()
-		}
 	}
 }
 

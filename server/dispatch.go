@@ -195,6 +195,9 @@ func (s *Server) call(c *Client, cmd *command, args [][]byte, now int64) {
 		defer s.guard(c, start)
 		cmd.run(s, c, args, now)
 	}()
+	for len(c.locks.temp) > 0 {
+		s.unlockTemp(c, c.locks.temp[len(c.locks.temp)-1]) // a handler that panicked holding one
+	}
 	if len(c.out) > start && c.out[start] == '-' {
 		s.stats.errorReplies.Add(1)
 	}

@@ -230,3 +230,26 @@ func (s *Server) eachShard(c *Client, fn func(i int, sh *engine.Shard)) {
 		s.withShard(c, i, func(sh *engine.Shard) { fn(i, sh) })
 	}
 }
+
+// lockKeys makes sure the shards of keys (every step-th argument from
+// first) are held, for a handler that works on several keys at once. The
+// dispatcher has normally acquired them already (the command table names
+// them); any it has not are locked under the rules above. The returned
+// function releases what lockKeys locked.
+func (s *Server) lockKeys(c *Client, args [][]byte, first, step int) func() {
+	var temp []int
+	for i := first; i < len(args); i += step {
+		idx := s.store.ShardIndex(c.locks.hash(args[i]))
+		if !c.locks.holds(idx) && !slices.Contains(temp, idx) && s.lockShard(c, idx) {
+			temp = append(temp, idx)
+		}
+	}
+	if len(temp) == 0 {
+		return func() {}
+	}
+	return func() {
+		for _, i := range temp {
+			s.unlockTemp(c, i)
+		}
+	}
+}
