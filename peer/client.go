@@ -1,6 +1,7 @@
 package peer
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
@@ -38,6 +39,9 @@ type Config struct {
 	// Timeout bounds the time from Flush to reply for every command, and
 	// dialing. Zero means DefaultTimeout.
 	Timeout time.Duration
+	// TLS, when set, wraps each connection (tlsconf.ClientConfig: the
+	// node's own certificate, the cluster's CA).
+	TLS *tls.Config
 	// OnPush receives RESP3 push frames (invalidations), on the reader
 	// goroutine; nil drops them. The frame is reused after it returns.
 	OnPush func(frame []byte)
@@ -248,7 +252,7 @@ func (c *Client) writer() {
 		}
 		if c.conn == nil {
 			c.mu.Unlock()
-			conn, err := net.DialTimeout("tcp", c.cfg.Addr, c.cfg.Timeout)
+			conn, err := c.dial()
 			c.dials.Add(1)
 			c.mu.Lock()
 			if err != nil {
@@ -261,9 +265,6 @@ func (c *Client) writer() {
 			if c.closed {
 				conn.Close()
 				continue
-			}
-			if tc, ok := conn.(*net.TCPConn); ok {
-				tc.SetNoDelay(true)
 			}
 			c.conn = conn
 			go c.reader(conn, c.gen)
@@ -301,6 +302,28 @@ func (c *Client) writer() {
 			c.mu.Lock()
 		}
 	}
+}
+
+func (c *Client) dial() (net.Conn, error) {
+	d := &net.Dialer{Timeout: c.cfg.Timeout}
+	conn, err := d.Dial("tcp", c.cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	if c.cfg.TLS == nil {
+		return conn, nil
+	}
+	tconn := tls.Client(conn, c.cfg.TLS)
+	tconn.SetDeadline(time.Now().Add(c.cfg.Timeout))
+	if err := tconn.Handshake(); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	tconn.SetDeadline(time.Time{})
+	return tconn, nil
 }
 
 // flushedBytes returns the length of the first n commands in out. Callers

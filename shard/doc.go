@@ -9,9 +9,10 @@
 //
 // A key's slot is CRC16/XMODEM of the key (or of its {hash tag}) mod 16384,
 // exactly as Redis Cluster computes it (Slot). Each slot's owner is the
-// live member with the highest xxhash64(member ID || slot) (Table): a pure
-// function of the member set, the same on every node, moving only the
-// slots a joining member wins or a leaving member had (about 1/N). The
+// live member with the highest xxhash64(member ID || slot/16) (Table;
+// slots are ranked in groups of 16 so the map stays a few hundred ranges):
+// a pure function of the member set, the same on every node, moving only
+// the slots a joining member wins or a leaving member had (about 1/N). The
 // same scores order every slot's members, so issue 10's replicas are the
 // next nodes of that order (Table.Nodes), and a slot whose owner dies goes
 // to its first replica. Member IDs are 40 hex characters kept in the data

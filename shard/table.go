@@ -36,10 +36,15 @@ type Member struct {
 // the same function, so ownership and replica placement can never
 // disagree.
 //
-// Score(member, slot) = xxhash64(member.ID || slot as 2 bytes, big endian).
-// A slot belongs to the member with the highest score, so when a member
-// joins, only the slots it now wins move (to it), and when one leaves only
-// its own slots move: about 1/N either way, never a reshuffle.
+// Slots are ranked in groups of GroupSlots consecutive slots:
+// Score(member, group) = xxhash64(member.ID || group as 2 bytes, big
+// endian), and a group's slots belong to the member with the highest score.
+// When a member joins, only the groups it now wins move (to it), and when
+// one leaves only its own move: about 1/N either way, never a reshuffle.
+// Groups keep the slot space in a few hundred ranges, so CLUSTER SLOTS
+// stays tens of kilobytes (per-slot ranking would make ~11,000 ranges of
+// one or two slots for 3 nodes), at a balance that is still within a few
+// percent.
 //
 // Beside ownership, a Table carries each slot's holder: the member that
 // has the slot's authoritative state and serves it. It equals the owner in
@@ -55,6 +60,12 @@ type Table struct {
 	holder  []uint16 // per slot: member index holding its state
 	epoch   uint64
 }
+
+// GroupSlots is how many consecutive slots are ranked together.
+const GroupSlots = 16
+
+// numGroups is the number of slot groups.
+const numGroups = NumSlots / GroupSlots
 
 // Holder values beside member indices.
 const (
@@ -106,20 +117,20 @@ func NewTable(members []Member, selfID string, replicas int, epoch uint64) *Tabl
 		}
 	}
 	t.width = min(replicas+1, len(eligible))
-	t.order = make([]uint16, NumSlots*t.width)
+	t.order = make([]uint16, numGroups*t.width)
 	t.holder = make([]uint16, NumSlots)
 	bufs := make([][]byte, n)
 	for _, i := range eligible {
 		bufs[i] = append([]byte(ms[i].ID), 0, 0)
 	}
 	scores := make([]uint64, n)
-	for s := range NumSlots {
+	for g := range numGroups {
 		for _, i := range eligible {
 			b := bufs[i]
-			binary.BigEndian.PutUint16(b[len(b)-2:], uint16(s))
+			binary.BigEndian.PutUint16(b[len(b)-2:], uint16(g))
 			scores[i] = xxhash.Sum64(b)
 		}
-		row := t.order[s*t.width : (s+1)*t.width]
+		row := t.order[g*t.width : (g+1)*t.width]
 		// Partial selection of the top width scores; ties go to the lower
 		// ID so every node agrees even then.
 		for k := range row {
@@ -134,7 +145,9 @@ func NewTable(members []Member, selfID string, replicas int, epoch uint64) *Tabl
 			}
 			row[k] = uint16(best)
 		}
-		t.holder[s] = row[0]
+		for s := g * GroupSlots; s < (g+1)*GroupSlots; s++ {
+			t.holder[s] = row[0]
+		}
 	}
 	return t
 }
@@ -177,7 +190,7 @@ func (t *Table) Owner(slot uint16) int {
 	if t.width == 0 {
 		return -1
 	}
-	return int(t.order[int(slot)*t.width])
+	return int(t.order[int(slot/GroupSlots)*t.width])
 }
 
 // Nodes returns slot's members in rendezvous order: the owner, then up to
@@ -186,7 +199,8 @@ func (t *Table) Nodes(slot uint16) []uint16 {
 	if t.width == 0 {
 		return nil
 	}
-	return t.order[int(slot)*t.width : (int(slot)+1)*t.width]
+	g := int(slot / GroupSlots)
+	return t.order[g*t.width : (g+1)*t.width]
 }
 
 // Holder returns where commands for slot go: the member index that holds

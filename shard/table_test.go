@@ -30,14 +30,14 @@ func counts(t *Table) []int {
 func TestTableGolden(t *testing.T) {
 	tb := NewTable(members(hexID('c'), hexID('a'), hexID('b')), hexID('a'), 0, 1)
 	got := counts(tb)
-	want := []int{5401, 5558, 5425}
+	want := []int{5696, 5280, 5408}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("slots per member = %v, want %v", got, want)
 	}
 	for _, g := range []struct {
 		slot  uint16
 		owner byte
-	}{{0, 'c'}, {1, 'c'}, {12182, 'a'}, {3443, 'b'}, {16383, 'a'}} {
+	}{{0, 'c'}, {1, 'c'}, {12182, 'b'}, {3443, 'a'}, {16383, 'a'}} {
 		if id := tb.Member(tb.Owner(g.slot)).ID; id != hexID(g.owner) {
 			t.Errorf("owner of slot %d = %s…, want %c…", g.slot, id[:4], g.owner)
 		}
@@ -49,7 +49,7 @@ func TestTableGolden(t *testing.T) {
 			t.Fatalf("slot %d: owner depends on input order", s)
 		}
 	}
-	if tb.Self() != 0 || tb2.Self() != 2 || !tb.Local(12182) || tb2.Local(12182) {
+	if tb.Self() != 0 || tb2.Self() != 2 || !tb.Local(3443) || tb2.Local(3443) {
 		t.Errorf("self: %d %d", tb.Self(), tb2.Self())
 	}
 }
@@ -62,12 +62,12 @@ func ids(n int) []string {
 	return out
 }
 
-// within reports whether x is within 5 standard deviations of a binomial
-// count over NumSlots trials of probability p.
+// within reports whether x slots are within 5 standard deviations of a
+// binomial count over the slot groups with probability p.
 func within(x int, p float64) bool {
-	mean := NumSlots * p
-	sd := math.Sqrt(NumSlots * p * (1 - p))
-	return math.Abs(float64(x)-mean) <= 5*sd
+	mean := numGroups * p
+	sd := math.Sqrt(numGroups * p * (1 - p))
+	return math.Abs(float64(x)/GroupSlots-mean) <= 5*sd
 }
 
 func TestBalance(t *testing.T) {
@@ -160,6 +160,22 @@ func TestNodesOrder(t *testing.T) {
 	if got := NewTable(members(all[:2]...), "", 3, 1).Nodes(5); len(got) != 2 {
 		t.Fatalf("2 members, 3 replicas: %v", got)
 	}
+}
+
+// Ranking slots in groups keeps the map in a few hundred ranges, which is
+// what CLUSTER SLOTS and CLUSTER NODES list.
+func TestFewRanges(t *testing.T) {
+	tb := NewTable(members(ids(3)...), "", 0, 1)
+	ranges := 1
+	for s := 1; s < NumSlots; s++ {
+		if tb.Owner(uint16(s)) != tb.Owner(uint16(s-1)) {
+			ranges++
+		}
+	}
+	if ranges > numGroups {
+		t.Fatalf("%d ranges", ranges)
+	}
+	t.Logf("3 members: %d ranges", ranges)
 }
 
 func TestHolders(t *testing.T) {
