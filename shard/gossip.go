@@ -172,6 +172,7 @@ func (g *Gossip) Port() int { return int(g.ml.LocalNode().Port) }
 // not declared dead or gone (suspects included), with readable metadata.
 func (g *Gossip) Members() []Member {
 	self, _ := decodeMeta(*g.meta.Load())
+	self.GossipPort = g.Port()
 	g.nodesMu.Lock()
 	defer g.nodesMu.Unlock()
 	out := make([]Member, 0, len(g.nodes)+1)
@@ -189,6 +190,7 @@ func (g *Gossip) Members() []Member {
 func (g *Gossip) track(n *memberlist.Node, alive bool) {
 	g.nodesMu.Lock()
 	if m, err := decodeMeta(n.Meta); alive && err == nil && m.ID == n.Name {
+		m.GossipPort = int(n.Port)
 		g.nodes[n.Name] = m
 	} else {
 		delete(g.nodes, n.Name)

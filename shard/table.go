@@ -20,6 +20,9 @@ type Member struct {
 	Addr string
 	// HTTPAddr is the node's HTTP API address, empty when it has none.
 	HTTPAddr string
+	// GossipPort is the node's --cluster-port as memberlist knows it (the
+	// bus port CLUSTER NODES shows); 0 when unknown.
+	GossipPort int
 	// Settled is true once the node holds every slot it owns (it has no
 	// import pending). A joining node waits for handoffs from settled
 	// nodes; a cluster with no settled member bootstraps: every owner

@@ -1,0 +1,32 @@
+package persistence
+
+import (
+	"testing"
+
+	"github.com/rlserver/rlserver/engine"
+)
+
+func TestEntryCodecRoundTrip(t *testing.T) {
+	entries := []engine.Entry{
+		{Kind: engine.KindString, Bytes: []byte("v"), ExpireMs: 5},
+		{Kind: engine.KindGCRA, Int: 1796289985000000000, ExpireMs: 1796289986000},
+		{Kind: engine.KindFixedWindow, Window: engine.WindowState{EmptyAtMs: 10, Cur: 3}, ExpireMs: 10},
+		{Kind: engine.KindSlidingWindow, Window: engine.WindowState{EmptyAtMs: 20, Prev: 1, Cur: 2}, ExpireMs: 20},
+		{Kind: engine.KindSlidingLog, Log: []int64{1, 2, 3}, ExpireMs: 30},
+	}
+	var b []byte
+	for i, e := range entries {
+		b = AppendEntry(b, []byte{'k', byte('0' + i)}, e)
+	}
+	for i, want := range entries {
+		key, got, n, err := DecodeEntry(b)
+		if err != nil || string(key) != string([]byte{'k', byte('0' + i)}) || got.Kind != want.Kind || got.Int != want.Int ||
+			got.Window != want.Window || string(got.Bytes) != string(want.Bytes) || len(got.Log) != len(want.Log) || got.ExpireMs != want.ExpireMs {
+			t.Fatalf("entry %d: %q %+v %v", i, key, got, err)
+		}
+		b = b[n:]
+	}
+	for i := range 40 {
+		DecodeEntry(AppendEntry(nil, []byte("key"), entries[4])[:i]) // truncated: an error, never a panic
+	}
+}
