@@ -28,6 +28,8 @@ const (
 	// KindFixedWindow: FW.THROTTLE's count and its window (WindowState),
 	// kept apart from the key's TTL.
 	KindFixedWindow
+	// KindZset: a sorted set (ZADD and friends).
+	KindZset
 
 	// NumKinds is one more than the largest Kind: the length of
 	// Shard.KindCounts's array.
@@ -46,6 +48,8 @@ func (k Kind) String() string {
 		return "sliding-log"
 	case KindFixedWindow:
 		return "fixed-window"
+	case KindZset:
+		return "zset"
 	}
 	return "none"
 }
@@ -59,6 +63,7 @@ type Entry struct {
 	Window   WindowState // KindFixedWindow, KindSlidingWindow
 	Bytes    []byte      // KindString: the value
 	Log      []int64     // KindSlidingLog: request times in ns, ascending
+	Zset     *Zset       // KindZset: the set (store memory; Restore adopts it)
 	ExpireMs int64       // absolute Unix ms; 0 = no expiry
 }
 
@@ -171,6 +176,8 @@ type Shard struct {
 	freeLog  []uint32
 	wins     []WindowState // fixed/sliding window states (no pointers)
 	freeWin  []uint32
+	zsets    []*Zset // sorted sets
+	freeZset []uint32
 	sweepRNG uint64 // xorshift state for the sweeper's samples
 	evictRNG uint64 // xorshift state for eviction samples
 
@@ -388,6 +395,10 @@ func (sh *Shard) releaseValue(r *record) {
 		sh.addBytes(-windowBytes)
 		sh.wins[r.val] = WindowState{}
 		sh.freeWin = append(sh.freeWin, uint32(r.val))
+	case KindZset:
+		sh.addBytes(-sh.zsets[r.val].accounted)
+		sh.zsets[r.val] = nil
+		sh.freeZset = append(sh.freeZset, uint32(r.val))
 	}
 }
 
@@ -440,6 +451,9 @@ func (sh *Shard) entryOf(r *record) Entry {
 	case KindFixedWindow, KindSlidingWindow:
 		e.Window = sh.wins[r.val]
 		e.Int = 0
+	case KindZset:
+		e.Zset = sh.zsets[r.val]
+		e.Int = 0
 	}
 	return e
 }
@@ -484,8 +498,13 @@ func (sh *Shard) SetInt(h uint64, key []byte, kind Kind, val, expireMs, nowMs in
 }
 
 // Restore writes a key exactly as a snapshot recorded it: its kind, state
-// and absolute expiry. e.Bytes and e.Log are copied.
+// and absolute expiry. e.Bytes and e.Log are copied; e.Zset is adopted
+// (the caller must not use it afterwards), and an empty set stores nothing.
 func (sh *Shard) Restore(h uint64, key []byte, e Entry, nowMs int64) {
+	if e.Kind == KindZset && (e.Zset == nil || e.Zset.Len() == 0) {
+		sh.Delete(h, key, nowMs)
+		return
+	}
 	if e.Kind == KindSlidingLog {
 		sh.putLog(h, key, append([]int64(nil), e.Log...), e.ExpireMs, nowMs)
 		return
@@ -499,6 +518,8 @@ func (sh *Shard) Restore(h uint64, key []byte, e Entry, nowMs int64) {
 		r.val = int64(sh.storeBlob(e.Bytes))
 	case KindFixedWindow, KindSlidingWindow:
 		r.val = sh.storeWindow(e.Window)
+	case KindZset:
+		r.val = sh.storeZset(e.Zset)
 	}
 }
 
@@ -545,6 +566,7 @@ func (sh *Shard) Clear() {
 	sh.chunks, sh.freeRecs, sh.keys, sh.blobs, sh.freeBlob = nil, nil, nil, nil, nil
 	sh.logs, sh.freeLog = nil, nil
 	sh.wins, sh.freeWin = nil, nil
+	sh.zsets, sh.freeZset = nil, nil
 	sh.addBytes(-sh.ownBytes)
 	sh.expiring = 0
 	sh.kinds = [NumKinds]int{}

@@ -1,12 +1,12 @@
 // Package persistence writes and reads snapshots of the engine's store, and
 // schedules them.
 //
-// # File format (version 2)
+// # File format (version 3)
 //
 // All integers are little-endian. CRC is CRC-32C (Castagnoli).
 //
 //	header   magic "RLSNAP\r\n" (8 bytes)
-//	         version    uint32 (2; version 1 files still load)
+//	         version    uint32 (3; versions 1 and 2 still load)
 //	         created    int64  Unix ns when the snapshot began
 //	         crc        uint32 of the 20 bytes above
 //	blocks   length     uint32 payload bytes (> 0)
@@ -18,7 +18,7 @@
 //
 // An entry is:
 //
-//	kind     uint8  1 string, 2 GCRA, 3 sliding window, 4 sliding log, 5 fixed window
+//	kind     uint8  1 string, 2 GCRA, 3 sliding window, 4 sliding log, 5 fixed window, 6 sorted set
 //	keylen   uvarint, then the key's bytes
 //	expire   int64  absolute Unix ms; 0 = none
 //	state    string:  uvarint length, then the bytes
@@ -26,11 +26,15 @@
 //	         sliding window: int64 emptyAt, int64 prev, int64 cur
 //	         fixed window:   int64 emptyAt, int64 count
 //	         sliding log:    uvarint n, then n int64 request times (ns), ascending
+//	         sorted set:     uvarint n, then n members in (score, member) order, each
+//	                         float64 score bits (uint64), uvarint length, member bytes
+//	                         (engine.Zset's AppendBinary; cluster handoff uses it too)
 //
 // emptyAt (absolute Unix ms) names the window the counts belong to: when
 // the state is empty again (FW: the window's end; SW: the end of the
 // window after cur's). It is independent of the key's expiry, which
-// EXPIRE and PERSIST change. Version 1 stored one int64 instead (FW: the
+// EXPIRE and PERSIST change. Version 2 is version 3 without sorted sets.
+// Version 1 stored one int64 instead (FW: the
 // count; SW: prev<<32 | cur) and implied emptyAt = expire; a version-1
 // file loads with that reading.
 //

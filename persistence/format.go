@@ -11,8 +11,10 @@ import (
 )
 
 const (
-	magic         = "RLSNAP\r\n"
-	version       = 2 // 2: window states carry their own window; 1 derived it from the expiry
+	magic = "RLSNAP\r\n"
+	// 3: sorted sets (entry kind 6); 2: window states carry their own
+	// window; 1 derived it from the expiry.
+	version       = 3
 	headerSize    = 8 + 4 + 8 + 4
 	blockTarget   = 64 << 10 // a block is flushed once its payload passes this
 	maxBlockBytes = 1 << 30  // a length above this is corruption, not data
@@ -28,6 +30,7 @@ const (
 	diskSlidingWindow = 3
 	diskSlidingLog    = 4
 	diskFixedWindow   = 5
+	diskZset          = 6 // format version 3 on
 )
 
 func diskKind(k engine.Kind) (byte, bool) {
@@ -42,6 +45,8 @@ func diskKind(k engine.Kind) (byte, bool) {
 		return diskSlidingLog, true
 	case engine.KindFixedWindow:
 		return diskFixedWindow, true
+	case engine.KindZset:
+		return diskZset, true
 	}
 	return 0, false
 }
@@ -58,6 +63,8 @@ func engineKind(b byte) (engine.Kind, bool) {
 		return engine.KindSlidingLog, true
 	case diskFixedWindow:
 		return engine.KindFixedWindow, true
+	case diskZset:
+		return engine.KindZset, true
 	}
 	return 0, false
 }
@@ -89,6 +96,8 @@ func appendEntry(b []byte, key []byte, e engine.Entry) []byte {
 		for _, t := range e.Log {
 			b = binary.LittleEndian.AppendUint64(b, uint64(t))
 		}
+	case engine.KindZset:
+		b = e.Zset.AppendBinary(b)
 	case engine.KindFixedWindow:
 		b = binary.LittleEndian.AppendUint64(b, uint64(e.Window.EmptyAtMs))
 		b = binary.LittleEndian.AppendUint64(b, uint64(e.Window.Cur))
@@ -148,6 +157,16 @@ func decodeEntry(p []byte, ver uint32) (key []byte, e engine.Entry, n int, err e
 			e.Log[i] = int64(binary.LittleEndian.Uint64(p[n:]))
 			n += 8
 		}
+	case engine.KindZset:
+		if ver < 3 {
+			return nil, e, 0, fmt.Errorf("entry kind %d in a version %d file", p[0], ver)
+		}
+		z, m, err := engine.DecodeZset(p[n:])
+		if err != nil {
+			return nil, e, 0, err
+		}
+		e.Zset = z
+		n += m
 	case engine.KindFixedWindow, engine.KindSlidingWindow:
 		if ver == 1 {
 			return decodeWindowV1(p, key, e, n)

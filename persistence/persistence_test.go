@@ -37,7 +37,16 @@ func fill(t testing.TB, st *engine.Store, n int) {
 		case 3:
 			sh.ThrottleFixedWindow(h, k, engine.WindowParams{Limit: 10, Period: 60, Quantity: 4}, now, false)
 		case 4:
-			sh.SetString(h, k, []byte("value\x00\xff"), 0, nowMs)
+			if i%12 == 4 {
+				sh.SetString(h, k, []byte("value\x00\xff"), 0, nowMs)
+				break
+			}
+			z := sh.NewZset(h, k, nowMs)
+			for j := range 3 + i%300 { // some sets pass the member-index threshold
+				z.Insert(float64(j%7)-2.5, []byte(fmt.Sprintf("member:%d", j)))
+			}
+			sh.ZsetChanged(h, k, z, nowMs)
+			sh.SetExpire(h, k, nowMs+int64(i)*60_000, nowMs)
 		case 5:
 			sh.SetString(h, append(k, ":long-key-beyond-the-inline-limit"...), []byte(""), nowMs+5000, nowMs)
 		}
@@ -51,7 +60,11 @@ func dump(st *engine.Store, nowMs int64) []string {
 		sh := st.Shard(i)
 		sh.Lock()
 		for k, e := range sh.Keys(nowMs) {
-			out = append(out, fmt.Sprintf("%q %v %d %+v %q %v %d", k, e.Kind, e.Int, e.Window, e.Bytes, e.Log, e.ExpireMs))
+			var zs []byte
+			if e.Zset != nil {
+				zs = e.Zset.AppendBinary(nil)
+			}
+			out = append(out, fmt.Sprintf("%q %v %d %+v %q %v %d %x", k, e.Kind, e.Int, e.Window, e.Bytes, e.Log, e.ExpireMs, zs))
 		}
 		sh.Unlock()
 	}
