@@ -37,7 +37,7 @@ func (sh *Shard) ZsetOf(h uint64, key []byte, nowMs int64) (*Zset, error) {
 // are added (an empty set is removed there).
 func (sh *Shard) NewZset(h uint64, key []byte, nowMs int64) *Zset {
 	r := sh.upsert(h, key, nowMs)
-	r.kind = KindZset
+	sh.setKind(r, KindZset)
 	z := &Zset{}
 	r.val = sh.storeZset(z)
 	sh.setExpiry(r, 0)

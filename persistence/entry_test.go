@@ -13,6 +13,7 @@ func TestEntryCodecRoundTrip(t *testing.T) {
 		{Kind: engine.KindFixedWindow, Window: engine.WindowState{EmptyAtMs: 10, Cur: 3}, ExpireMs: 10},
 		{Kind: engine.KindSlidingWindow, Window: engine.WindowState{EmptyAtMs: 20, Prev: 1, Cur: 2}, ExpireMs: 20},
 		{Kind: engine.KindSlidingLog, Log: []int64{1, 2, 3}, ExpireMs: 30},
+		{Kind: engine.KindZset, Zset: sampleZset(), ExpireMs: 40},
 	}
 	var b []byte
 	for i, e := range entries {
@@ -21,12 +22,26 @@ func TestEntryCodecRoundTrip(t *testing.T) {
 	for i, want := range entries {
 		key, got, n, err := DecodeEntry(b)
 		if err != nil || string(key) != string([]byte{'k', byte('0' + i)}) || got.Kind != want.Kind || got.Int != want.Int ||
-			got.Window != want.Window || string(got.Bytes) != string(want.Bytes) || len(got.Log) != len(want.Log) || got.ExpireMs != want.ExpireMs {
+			got.Window != want.Window || string(got.Bytes) != string(want.Bytes) || len(got.Log) != len(want.Log) || got.ExpireMs != want.ExpireMs ||
+			(want.Zset != nil && string(got.Zset.AppendBinary(nil)) != string(want.Zset.AppendBinary(nil))) {
 			t.Fatalf("entry %d: %q %+v %v", i, key, got, err)
 		}
 		b = b[n:]
 	}
-	for i := range 40 {
-		DecodeEntry(AppendEntry(nil, []byte("key"), entries[4])[:i]) // truncated: an error, never a panic
+	for _, e := range entries[4:] {
+		full := AppendEntry(nil, []byte("key"), e)
+		for i := range len(full) {
+			if _, _, _, err := DecodeEntry(full[:i]); err == nil {
+				t.Fatalf("%v entry truncated to %d bytes decoded", e.Kind, i)
+			}
+		}
 	}
+}
+
+func sampleZset() *engine.Zset {
+	z := &engine.Zset{}
+	for i := range 200 {
+		z.Insert(float64(i%9)/4, []byte{'m', byte(i), byte(i >> 8)})
+	}
+	return z
 }

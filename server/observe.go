@@ -15,6 +15,7 @@ var kindNames = [engine.NumKinds]string{
 	engine.KindSlidingWindow: "sliding_window",
 	engine.KindSlidingLog:    "sliding_log",
 	engine.KindFixedWindow:   "fixed_window",
+	engine.KindZset:          "zset",
 }
 
 // RegisterMetrics makes the server's counters (and its snapshot
