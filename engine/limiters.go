@@ -116,3 +116,20 @@ func (sh *Shard) ThrottleSlidingLog(h uint64, key []byte, p WindowParams, nowNs 
 	sh.putLog(h, key, log, exp, nowMs) // log is freshly built: no copy
 	return res, nil
 }
+
+// SlidingLogGrows reports whether ThrottleSlidingLog at nowNs would make
+// key's log longer than it is (or create it), so a caller at its memory
+// limit can refuse that call while still serving calls that trim or deny.
+func (sh *Shard) SlidingLogGrows(h uint64, key []byte, p WindowParams, nowNs int64) bool {
+	r, err := sh.stateOf(h, key, KindSlidingLog, nowNs/1e6)
+	if err != nil {
+		return false // the call answers WRONGTYPE
+	}
+	var log []int64
+	if r != nil {
+		log = sh.logs[r.val]
+	}
+	drop, _ := slices.BinarySearch(log, nowNs-p.Period*1e9+1)
+	_, add := slidingLog(p, nowNs, log[drop:])
+	return add > int64(drop)
+}

@@ -65,6 +65,9 @@ func cmdType(s *Server, c *Client, args [][]byte, now int64) {
 
 // cmdSet is SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL].
 func cmdSet(s *Server, c *Client, args [][]byte, now int64) {
+	if s.refuseOOM(c) {
+		return
+	}
 	nowMs := now / 1e6
 	o, ok := parseStringOptions(args[3:], false)
 	if !ok {
@@ -82,9 +85,6 @@ func cmdSet(s *Server, c *Client, args [][]byte, now int64) {
 	sh, h := s.lockKey(c, key)
 	defer s.unlock(c, sh)
 	old, exists := sh.Get(h, key, nowMs)
-	if !exists && !s.admitKey(c, sh, h, key, now) {
-		return
-	}
 	start := len(c.out)
 	if get {
 		if !exists {

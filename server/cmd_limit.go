@@ -146,6 +146,7 @@ func cmdGCRA(s *Server, c *Client, args [][]byte, now int64) {
 type windowLimiter struct {
 	name     string
 	peek     bool
+	log      bool // SWLOG: its state grows with use
 	maxLimit func(s *Server) int64
 	run      func(sh *engine.Shard, h uint64, key []byte, p engine.WindowParams, now int64, peek bool) (engine.Result, error)
 }
@@ -153,7 +154,7 @@ type windowLimiter struct {
 var (
 	fixedWindow = windowLimiter{name: "fw", maxLimit: func(*Server) int64 { return math.MaxInt64 }, run: (*engine.Shard).ThrottleFixedWindow}
 	slidingWin  = windowLimiter{name: "sw", maxLimit: func(*Server) int64 { return math.MaxInt64 }, run: (*engine.Shard).ThrottleSlidingWindow}
-	slidingLog  = windowLimiter{name: "swlog", maxLimit: func(s *Server) int64 { return int64(s.cfg.MaxLogLimit) }, run: (*engine.Shard).ThrottleSlidingLog}
+	slidingLog  = windowLimiter{name: "swlog", log: true, maxLimit: func(s *Server) int64 { return int64(s.cfg.MaxLogLimit) }, run: (*engine.Shard).ThrottleSlidingLog}
 )
 
 // windowCommand makes the handler for SW/SWLOG/FW.THROTTLE and .PEEK:
@@ -189,6 +190,9 @@ func windowCommand(l windowLimiter, peek bool) handler {
 		sh, h := s.lockKey(c, args[1])
 		defer s.unlock(c, sh)
 		if !peek && !s.admitKey(c, sh, h, args[1], now) {
+			return
+		}
+		if !peek && l.log && !s.admitLogGrowth(c, sh, h, args[1], p, now) {
 			return
 		}
 		r, err := l.run(sh, h, args[1], p, now, peek)

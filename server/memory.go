@@ -45,10 +45,38 @@ func (s *Server) memoryFull(c *Client) bool {
 	return s.store.Bytes() > limit
 }
 
-// admitKey is called by commands that may create key, with its shard
-// locked: at maxmemory only existing keys may be written.
+// What a command flagged flagDenyOOM may do while the store is over
+// maxmemory (c.overLimit, set before it runs), as Redis decides per command:
+// nothing that can grow memory. Writes that replace a value wholesale (SET)
+// are refused outright, before their arguments are parsed, as Redis does.
+// Limiter updates of a key that exists are made in place and never grow
+// (GCRA's TAT, FW/SW's counts), so they keep working and a full server keeps
+// enforcing the limits it has; a sliding log may only stay as long as it is
+// (entries leaving the window make room for new ones).
+
+// refuseOOM answers OOM and reports true when the store is over maxmemory.
+func (s *Server) refuseOOM(c *Client) bool {
+	if !c.overLimit {
+		return false
+	}
+	c.out = appendError(c.out, errOOM)
+	return true
+}
+
+// admitKey is called by limiter commands that may create key, with its
+// shard locked: over maxmemory only existing keys may be written.
 func (s *Server) admitKey(c *Client, sh *engine.Shard, h uint64, key []byte, now int64) bool {
 	if !c.overLimit || sh.Exists(h, key, now/1e6) {
+		return true
+	}
+	c.out = appendError(c.out, errOOM)
+	return false
+}
+
+// admitLogGrowth is admitKey for SWLOG: over maxmemory a call that would
+// lengthen key's log is refused.
+func (s *Server) admitLogGrowth(c *Client, sh *engine.Shard, h uint64, key []byte, p engine.WindowParams, now int64) bool {
+	if !c.overLimit || !sh.SlidingLogGrows(h, key, p, now) {
 		return true
 	}
 	c.out = appendError(c.out, errOOM)

@@ -102,3 +102,99 @@ func TestInfoKeyspaceCountsExpires(t *testing.T) {
 		t.Fatalf("INFO keyspace db0 = %q", got)
 	}
 }
+
+// TestMaxMemoryRefusesGrowth: over maxmemory every write that may grow
+// memory is refused with Redis's OOM error, also on existing keys (SET of
+// 256 KB values; a sliding log that would get longer), while limiter keys
+// whose state is updated in place keep working (issue 8, item 11). Redis 7
+// answers the same SETs the same way.
+func TestMaxMemoryRefusesGrowth(t *testing.T) {
+	t.Parallel()
+	const oom = respError("OOM command not allowed when used memory > 'maxmemory'.")
+	srv := startServer(t, "--maxmemory", "4mb")
+	rc := newRaw(dial(t, srv.Addr))
+	ref := startRedisRef(t, "--maxmemory", "4mb")
+	big := strings.Repeat("v", 256<<10)
+	limiters := [][]string{
+		{"CL.THROTTLE", "lim:gcra", "100", "1", "60"},
+		{"GCRA", "lim:gcra", "100", "1", "60"},
+		{"FW.THROTTLE", "lim:fw", "100", "3600"},
+		{"SW.THROTTLE", "lim:sw", "100", "3600"},
+		{"SWLOG.THROTTLE", "lim:log", "100", "3600"},
+	}
+	for _, cmd := range limiters {
+		if got, _ := rc.do(cmd...); !isReply5(got) {
+			t.Fatalf("%v = %#v", cmd, got)
+		}
+	}
+	// Fill both servers with new keys until they refuse one.
+	fill := func(rc *rawConn, name string) {
+		t.Helper()
+		for i := range 100 {
+			got, err := rc.do("SET", "big:"+strconv.Itoa(i), big)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got == oom {
+				if i < 4 {
+					t.Fatalf("%s: OOM after only %d values", name, i)
+				}
+				return
+			}
+			if got != status("OK") {
+				t.Fatalf("%s: SET = %#v", name, got)
+			}
+		}
+		t.Fatalf("%s: 25 MB of values under a 4 MB maxmemory", name)
+	}
+	fill(rc, "rlserver")
+	fill(ref, "redis")
+	// Overwrites of existing keys: refused by both, whatever the size.
+	for i := range 30 {
+		key := "big:" + strconv.Itoa(i%3)
+		for name, c := range map[string]*rawConn{"rlserver": rc, "redis": ref} {
+			if got, _ := c.do("SET", key, big); got != oom {
+				t.Fatalf("%s: SET of an existing key over maxmemory = %#v", name, got)
+			}
+		}
+	}
+	if got, _ := rc.do("SET", "big:0", "x", "BADOPTION"); got != oom {
+		t.Fatalf("SET is refused before its arguments are parsed, as in Redis: %#v", got)
+	}
+	if used, _ := strconv.Atoi(infoField(t, rc, "memory", "used_memory")); used > 4<<20+300<<10 {
+		t.Fatalf("used_memory %d: writes grew memory past maxmemory", used)
+	}
+	// Limiter keys that exist keep working where their state does not grow.
+	for _, cmd := range limiters[:4] {
+		if got, _ := rc.do(cmd...); !isReply5(got) {
+			t.Fatalf("%v over maxmemory = %#v", cmd, got)
+		}
+	}
+	if got, _ := rc.do("SWLOG.THROTTLE", "lim:log", "100", "3600"); got != oom {
+		t.Fatalf("SWLOG growth over maxmemory = %#v", got)
+	}
+	for _, cmd := range [][]string{{"SWLOG.THROTTLE", "lim:log", "100", "3600", "0"}, {"SWLOG.PEEK", "lim:log", "100", "3600"}, {"SWLOG.THROTTLE", "lim:log", "1", "3600"}} {
+		if got, _ := rc.do(cmd...); !isReply5(got) {
+			t.Fatalf("%v (no growth) over maxmemory = %#v", cmd, got)
+		}
+	}
+	for _, cmd := range [][]string{{"FW.THROTTLE", "new:fw", "1", "60"}, {"SWLOG.THROTTLE", "new:log", "1", "60"}, {"CL.THROTTLE", "new:g", "1", "1", "60"}} {
+		if got, _ := rc.do(cmd...); got != oom {
+			t.Fatalf("%v creating a key over maxmemory = %#v", cmd, got)
+		}
+	}
+	if got, _ := rc.do("EXPIRE", "big:0", "100"); got != int64(1) {
+		t.Fatalf("EXPIRE over maxmemory = %#v", got)
+	}
+	for i := range 4 {
+		rc.do("DEL", "big:"+strconv.Itoa(i))
+	}
+	if got, _ := rc.do("SET", "big:0", "small"); got != status("OK") {
+		t.Fatalf("SET after DEL made room = %#v", got)
+	}
+}
+
+func isReply5(v any) bool {
+	arr, ok := v.([]any)
+	return ok && len(arr) == 5
+}
