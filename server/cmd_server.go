@@ -22,24 +22,37 @@ func cmdNoCluster(s *Server, c *Client, args [][]byte, now int64) {
 	c.out = appendError(c.out, errNoCluster)
 }
 
-// cmdShutdown is SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. The server
-// stops accepting, closes connections and then writes the final snapshot
-// (unless NOSAVE), so no write is lost between the snapshot and the exit.
+// cmdShutdown is SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT], as Redis 7
+// answers it. Unless NOSAVE (or without a data dir), a snapshot is written
+// first, while serving goes on; if it fails the reply is Redis's
+// "ERR Errors trying to SHUTDOWN. Check logs." and the server keeps
+// running, unless FORCE asks to exit anyway. Once it succeeded the server
+// stops accepting, closes connections and writes the final snapshot (so no
+// write acknowledged before the stop is lost). NOW is accepted and changes
+// nothing (there are no replicas to wait for); ABORT answers that no
+// shutdown is in progress, since a shutdown here never waits.
 func cmdShutdown(s *Server, c *Client, args [][]byte, now int64) {
 	save := s.saver != nil
+	force := false
 	for _, a := range args[1:] {
 		switch {
 		case eqFold(a, "nosave"):
 			save = false
 		case eqFold(a, "save"):
 			if s.saver == nil {
-				c.out = appendError(c.out, "ERR Errors trying to SHUTDOWN. Check logs.")
+				c.out = appendError(c.out, errShutdown)
 				s.log.Warn("SHUTDOWN SAVE refused: persistence is disabled (no --data-dir)")
 				return
 			}
 			save = true
-		case eqFold(a, "now"), eqFold(a, "force"):
+		case eqFold(a, "force"):
+			force = true
+		case eqFold(a, "now"):
 		case eqFold(a, "abort"):
+			if len(args) > 2 {
+				c.out = appendError(c.out, errSyntax)
+				return
+			}
 			c.out = appendError(c.out, "ERR No shutdown in progress.")
 			return
 		default:
@@ -47,11 +60,24 @@ func cmdShutdown(s *Server, c *Client, args [][]byte, now int64) {
 			return
 		}
 	}
-	s.log.Info("shutdown requested by client", "client", c.addr, "save", save)
+	if save {
+		if _, err := s.saver.Save(); err != nil {
+			if !force {
+				s.log.Error("errors trying to SHUTDOWN: the snapshot before exiting failed; still serving", "client", c.addr, "error", err)
+				c.out = appendError(c.out, errShutdown)
+				return
+			}
+			s.log.Error("the snapshot before exiting failed; exiting anyway (SHUTDOWN FORCE)", "error", err)
+		}
+	}
+	s.log.Info("shutdown requested by client", "client", c.addr, "save", save, "force", force)
 	s.saveOnExit.Store(save)
+	s.forceExit.Store(force)
 	s.requestShutdown()
 	c.quit = true
 }
+
+const errShutdown = "ERR Errors trying to SHUTDOWN. Check logs."
 
 func (s *Server) requestShutdown() {
 	s.mu.Lock()

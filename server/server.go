@@ -40,6 +40,7 @@ type Server struct {
 	tracking   *tracker
 	saver      *persistence.Saver // nil without a data dir
 	saveOnExit atomic.Bool
+	forceExit  atomic.Bool  // SHUTDOWN FORCE: exit even if the final snapshot fails
 	evictNext  atomic.Int64 // round-robin shard cursor for eviction
 	stats      stats
 	started    time.Time
@@ -99,6 +100,10 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 // SaveOnExit reports whether the final snapshot should be written when the
 // server stops (not after SHUTDOWN NOSAVE, nor without a data dir).
 func (s *Server) SaveOnExit() bool { return s.saver != nil && s.saveOnExit.Load() }
+
+// ForceExit reports whether SHUTDOWN FORCE asked to exit even when the
+// final snapshot fails.
+func (s *Server) ForceExit() bool { return s.forceExit.Load() }
 
 // Save writes a snapshot now (the final one at shutdown).
 func (s *Server) Save() error {

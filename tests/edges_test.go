@@ -2,9 +2,12 @@ package tests
 
 import (
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -117,6 +120,91 @@ func TestTTLChangesNeverResetWindows(t *testing.T) {
 	for _, cmd := range cmds {
 		if !denied(rc2, cmd, "ttl:"+cmd) {
 			t.Fatalf("%s allowed after a restart from the snapshot", cmd)
+		}
+	}
+}
+
+// waitLog polls the server's log until it contains s (bounded).
+func waitLog(t *testing.T, p *proc, s string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.logs.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log never showed %q:\n%s", s, p.logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// breakDir replaces dir with a plain file (root ignores permission bits,
+// so chmod would not stop a save) and returns a function that puts it back.
+func breakDir(t *testing.T, dir string) (restore func()) {
+	t.Helper()
+	moved := dir + ".moved"
+	if err := os.Rename(dir, moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		os.Remove(dir)
+		if err := os.Rename(moved, dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestShutdownKeepsRunningWhenSaveFails: SHUTDOWN whose snapshot fails
+// answers Redis's error and the server keeps serving; so does SIGTERM (as
+// Redis 7 does); once the disk is back SHUTDOWN saves and exits, and a
+// restart has every write (issue 8, item 12).
+func TestShutdownKeepsRunningWhenSaveFails(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	srv := startServer(t, "--data-dir", dir, "--snapshot-interval", "0")
+	rc := newRaw(dial(t, srv.Addr))
+	loadKeys(t, rc, "before:", 50)
+	restore := breakDir(t, dir)
+	if got, _ := rc.do("SHUTDOWN"); got != respError("ERR Errors trying to SHUTDOWN. Check logs.") {
+		t.Fatalf("SHUTDOWN with a failing save = %#v", got)
+	}
+	if got, _ := rc.do("SHUTDOWN", "SAVE", "NOW"); got != respError("ERR Errors trying to SHUTDOWN. Check logs.") {
+		t.Fatalf("SHUTDOWN SAVE NOW with a failing save = %#v", got)
+	}
+	loadKeys(t, rc, "during:", 50)
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, srv, "errors trying to shut down")
+	if got, _ := rc.do("PING"); got != status("PONG") {
+		t.Fatalf("PING after a SIGTERM whose save failed = %#v", got)
+	}
+	loadKeys(t, rc, "after:", 50)
+	restore()
+	if got, err := rc.do("SHUTDOWN"); err == nil {
+		t.Fatalf("SHUTDOWN with a working disk answered %#v instead of closing", got)
+	}
+	if err := srv.cmd.Wait(); err != nil {
+		t.Fatalf("exit after SHUTDOWN: %v\n%s", err, srv.logs.String())
+	}
+	srv2 := startServer(t, "--data-dir", dir, "--snapshot-interval", "0")
+	rc2 := newRaw(dial(t, srv2.Addr))
+	if got, _ := rc2.do("DBSIZE"); got != int64(150) {
+		t.Fatalf("DBSIZE after restart = %#v, want 150", got)
+	}
+	// NOSAVE and FORCE still exit with a broken disk.
+	for _, mode := range []string{"NOSAVE", "FORCE"} {
+		d := filepath.Join(t.TempDir(), "data")
+		p := startServer(t, "--data-dir", d, "--snapshot-interval", "0")
+		c := newRaw(dial(t, p.Addr))
+		loadKeys(t, c, "x:", 10)
+		defer breakDir(t, d)()
+		if got, err := c.do("SHUTDOWN", mode); err == nil {
+			t.Fatalf("SHUTDOWN %s answered %#v", mode, got)
+		}
+		if err := p.cmd.Wait(); err != nil {
+			t.Fatalf("exit after SHUTDOWN %s: %v", mode, err)
 		}
 	}
 }

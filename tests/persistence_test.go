@@ -217,6 +217,17 @@ func TestSaveFailureKeepsServing(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(moved, filepath.Base(good[0]))); err != nil {
 		t.Fatal("the last good snapshot is gone:", err)
 	}
+	// A stop whose snapshot fails keeps serving (as Redis does): end it
+	// explicitly rather than through the signal the cleanup sends.
+	stopNoSave(t, srv, rc)
+}
+
+func stopNoSave(t *testing.T, p *proc, rc *rawConn) {
+	t.Helper()
+	if got, err := rc.do("SHUTDOWN", "NOSAVE"); err == nil {
+		t.Fatalf("SHUTDOWN NOSAVE answered %#v", got)
+	}
+	p.cmd.Wait()
 }
 
 // A full disk, simulated with a file-size limit: SAVE fails with the
@@ -243,4 +254,5 @@ func TestSaveOnFullDisk(t *testing.T) {
 	if got, _ := rc.do("DBSIZE"); got != int64(20_100) {
 		t.Fatalf("DBSIZE = %v", got)
 	}
+	stopNoSave(t, srv, rc)
 }

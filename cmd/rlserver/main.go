@@ -165,11 +165,7 @@ func run(argv []string, stderr io.Writer) error {
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	select {
-	case sig := <-sigs:
-		log.Info("signal received, shutting down", "signal", sig.String())
-	case <-srv.ShutdownRequested():
-	case err := <-served:
+	if err := waitForShutdown(srv, sigs, served, log); err != nil {
 		return err
 	}
 	state.SetPhase(status.Draining)
@@ -185,12 +181,45 @@ func run(argv []string, stderr io.Writer) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	if srv.SaveOnExit() {
+		// A snapshot succeeded moments ago (before the connections were
+		// closed); this one adds the writes made since.
 		if err := srv.Save(); err != nil {
-			return fmt.Errorf("final snapshot: %w", err)
+			if srv.ForceExit() {
+				log.Error("final snapshot failed; exiting anyway (SHUTDOWN FORCE)", "error", err)
+				return nil
+			}
+			return fmt.Errorf("final snapshot (the one taken just before closing the connections is kept): %w", err)
 		}
 	}
 	log.Info("rlserver stopped")
 	return nil
+}
+
+// waitForShutdown returns when the server should stop: a client's SHUTDOWN
+// (which has already taken its snapshot), or SIGTERM/SIGINT once a snapshot
+// has succeeded. As Redis 7 does, a signal whose snapshot fails is logged
+// and the server keeps serving: limits since the last good snapshot are not
+// thrown away by a disk problem. Signal again once it is fixed, send
+// SHUTDOWN NOSAVE (or FORCE), or SIGKILL to give them up.
+func waitForShutdown(srv *server.Server, sigs <-chan os.Signal, served <-chan error, log *slog.Logger) error {
+	for {
+		select {
+		case sig := <-sigs:
+			log.Info("signal received, shutting down", "signal", sig.String())
+			if !srv.SaveOnExit() {
+				return nil
+			}
+			if err := srv.Save(); err != nil {
+				log.Error("errors trying to shut down: the snapshot before exiting failed; still serving (fix the cause and signal again, or SHUTDOWN NOSAVE)", "signal", sig.String(), "error", err)
+				continue
+			}
+			return nil
+		case <-srv.ShutdownRequested():
+			return nil
+		case err := <-served:
+			return err
+		}
+	}
 }
 
 // applyEnv sets each flag from RLSERVER_<NAME> when that variable is set;
