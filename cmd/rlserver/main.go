@@ -147,6 +147,10 @@ func run(argv []string, stderr io.Writer) error {
 			return fmt.Errorf("--http-addr: %w", err)
 		}
 	}
+	// Signals are caught before readiness is announced: a SIGTERM sent as
+	// soon as "ready" is logged must shut down gracefully, not kill.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	ready := []any{"addr", srv.Addr().String(), "shards", cfg.Shards}
 	if web != nil {
 		ready = append(ready, "http", web.Addr().String())
@@ -163,8 +167,6 @@ func run(argv []string, stderr io.Writer) error {
 			}
 		}()
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	if err := waitForShutdown(srv, sigs, served, log); err != nil {
 		return err
 	}
