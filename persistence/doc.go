@@ -42,8 +42,13 @@
 // offset of the first problem. Snapshots persist effects (state and absolute
 // expiry), never commands: a restored key answers exactly as it would have.
 //
-// Files are named snapshot-<created ns, 20 digits>.rls so that names sort by
-// age; a snapshot is written to a .tmp name, fsynced, renamed and its
-// directory fsynced, and only then are older snapshots removed (the newest
-// two are kept).
+// Files are named snapshot-seq-<sequence number, 20 digits>.rls: each
+// snapshot takes the number after the newest one in the directory, read
+// from the directory at every save, so their order never depends on a clock
+// (a clock behind the newest snapshot at start once made every new snapshot
+// look older and pruned it). Files named snapshot-<created ns, 20 digits>.rls
+// by earlier versions still load and count as older than any numbered one.
+// A snapshot is written to a .tmp name, fsynced, renamed and its directory
+// fsynced, and only then are older snapshots removed (the newest two are
+// kept).
 package persistence

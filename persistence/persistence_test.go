@@ -187,7 +187,7 @@ func TestCrashBeforeRenameKeepsPreviousSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The crashed writer's leftovers: a partial temp file for a newer one.
-	partial := filepath.Join(dir, fileName(now+1e9)+".tmp")
+	partial := filepath.Join(dir, fileName(2)+".tmp")
 	os.WriteFile(partial, []byte(magic+"half"), 0o644)
 	files, _ := List(dir)
 	if len(files) != 1 || files[0] != first.Path {
@@ -212,7 +212,7 @@ func TestOnlyTheNewestTwoAreKept(t *testing.T) {
 		}
 	}
 	files, _ := List(dir)
-	if len(files) != 2 || files[0] != filepath.Join(dir, fileName(now+4e9)) {
+	if len(files) != 2 || files[0] != filepath.Join(dir, fileName(5)) || files[1] != filepath.Join(dir, fileName(4)) {
 		t.Fatalf("kept %v", files)
 	}
 }
@@ -290,5 +290,52 @@ func TestVersion1WindowsLoad(t *testing.T) {
 	sw, _ := sh.ThrottleSlidingWindow(engine.Hash([]byte("sw")), []byte("sw"), engine.WindowParams{Limit: 0xffffffff, Period: 60, Quantity: 1}, at, false)
 	if fw.Limited != 1 || sw.Limited != 1 {
 		t.Fatalf("restored v1 windows after PERSIST: fw %+v sw %+v", fw, sw)
+	}
+}
+
+// TestSequenceOutranksClockNames: snapshots are ordered by sequence
+// number, not by a clock. Files named by an earlier version's wall clock,
+// even far in the future (a clock that was ahead, or is behind now), are
+// older than any numbered one, and a new snapshot is never pruned in their
+// favour (issue 8, item 13).
+func TestSequenceOutranksClockNames(t *testing.T) {
+	dir := t.TempDir()
+	st := engine.NewStore(2)
+	fill(t, st, 12)
+	first, err := Write(dir, st, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(first.Path)
+	os.Remove(first.Path)
+	future := []string{"snapshot-09000000000000000000.rls", "snapshot-08000000000000000000.rls", "snapshot-01795730160000000000.rls"}
+	for _, name := range future {
+		os.WriteFile(filepath.Join(dir, name), data, 0o644)
+	}
+	os.WriteFile(filepath.Join(dir, "snapshot-notes.rls"), nil, 0o644) // not a snapshot name: ignored
+	if files, _ := List(dir); len(files) != 3 || files[0] != filepath.Join(dir, future[0]) {
+		t.Fatalf("clock-named files only: %v", files)
+	}
+	// A clock behind every file name: the new snapshot is still the newest.
+	for i, at := range []int64{now - 3600e9, now - 7200e9, 1} {
+		info, err := Write(dir, st, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := filepath.Join(dir, fileName(uint64(i+1))); info.Path != want {
+			t.Fatalf("save %d named %s, want %s", i, info.Path, want)
+		}
+		files, _ := List(dir)
+		if len(files) != keepFiles || files[0] != info.Path {
+			t.Fatalf("after save %d the newest is %v, want %s", i, files, info.Path)
+		}
+	}
+	files, _ := List(dir)
+	if files[1] != filepath.Join(dir, fileName(2)) {
+		t.Fatalf("kept %v", files)
+	}
+	loaded, info, err := LoadNewest(dir, func() *engine.Store { return engine.NewStore(2) }, now, RecoverRefuse, nil)
+	if err != nil || info.Path != files[0] || info.Created != 1 || loaded == nil {
+		t.Fatalf("LoadNewest: %+v %v", info, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,21 +26,73 @@ type Info struct {
 }
 
 const (
-	filePrefix = "snapshot-"
+	filePrefix = "snapshot-"     // both namings start with it
+	seqPrefix  = "snapshot-seq-" // snapshot-seq-<sequence, 20 digits>.rls
 	fileSuffix = ".rls"
 	keepFiles  = 2 // the newest and the previous good one
 )
 
-func fileName(created int64) string { return fmt.Sprintf("%s%020d%s", filePrefix, created, fileSuffix) }
+// fileName names the snapshot with sequence number seq. Snapshots are
+// ordered by this number, never by a clock: a clock that is behind the
+// newest snapshot at start cannot make a new one look older.
+func fileName(seq uint64) string { return fmt.Sprintf("%s%020d%s", seqPrefix, seq, fileSuffix) }
+
+// snapshotName is a parsed file name: seq is true for sequence-numbered
+// names (n is the sequence number) and false for the wall-clock names of
+// earlier versions, snapshot-<created ns, 20 digits>.rls (n is the time),
+// which are all older than any sequence-numbered one.
+type snapshotName struct {
+	seq bool
+	n   uint64
+}
+
+func parseName(name string) (snapshotName, bool) {
+	if !strings.HasSuffix(name, fileSuffix) {
+		return snapshotName{}, false
+	}
+	digits, seq := strings.CutPrefix(name, seqPrefix)
+	if !seq {
+		var ok bool
+		if digits, ok = strings.CutPrefix(name, filePrefix); !ok {
+			return snapshotName{}, false
+		}
+	}
+	digits = strings.TrimSuffix(digits, fileSuffix)
+	if len(digits) != 20 {
+		return snapshotName{}, false
+	}
+	n, err := strconv.ParseUint(digits, 10, 64)
+	if err != nil {
+		return snapshotName{}, false
+	}
+	return snapshotName{seq: seq, n: n}, true
+}
+
+// newer reports whether a names a later snapshot than b.
+func (a snapshotName) newer(b snapshotName) bool {
+	if a.seq != b.seq {
+		return a.seq
+	}
+	return a.n > b.n
+}
 
 // Write snapshots st into dir at instant now (Unix ns). It walks the store
 // one shard at a time, holding each shard's lock only while that shard's
-// entries are encoded, so serving never stops. The file is complete and
-// durable before Write returns; older snapshots beyond the newest two are
-// removed only then.
+// entries are encoded, so serving never stops. The file takes the next
+// sequence number after the newest snapshot in dir (1 in an empty dir). It
+// is complete and durable before Write returns; older snapshots beyond the
+// newest two are removed only then. Callers serialize Writes to one dir.
 func Write(dir string, st *engine.Store, now int64) (Info, error) {
 	start := time.Now()
-	info := Info{Created: now, Path: filepath.Join(dir, fileName(now))}
+	names, err := list(dir)
+	if err != nil {
+		return Info{Created: now}, fmt.Errorf("persistence: list %s: %w", dir, err)
+	}
+	seq := uint64(1)
+	if len(names) > 0 && names[0].name.seq {
+		seq = names[0].name.n + 1
+	}
+	info := Info{Created: now, Path: filepath.Join(dir, fileName(seq))}
 	tmp := info.Path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -154,21 +207,49 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// List returns the snapshot files in dir, newest first.
+// List returns the snapshot files in dir, newest first: sequence-numbered
+// ones by number, then wall-clock-named ones of earlier versions by time.
+// Other files are ignored.
 func List(dir string) ([]string, error) {
+	names, err := list(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = n.path
+	}
+	return out, nil
+}
+
+type snapshotFile struct {
+	path string
+	name snapshotName
+}
+
+func list(dir string) ([]snapshotFile, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	var out []snapshotFile
 	for _, e := range ents {
-		n := e.Name()
-		if strings.HasPrefix(n, filePrefix) && strings.HasSuffix(n, fileSuffix) && !e.IsDir() {
-			out = append(out, filepath.Join(dir, n))
+		if e.IsDir() {
+			continue
+		}
+		if n, ok := parseName(e.Name()); ok {
+			out = append(out, snapshotFile{filepath.Join(dir, e.Name()), n})
 		}
 	}
-	slices.Sort(out)
-	slices.Reverse(out)
+	slices.SortFunc(out, func(a, b snapshotFile) int {
+		switch {
+		case a.name.newer(b.name):
+			return -1
+		case b.name.newer(a.name):
+			return 1
+		}
+		return 0
+	})
 	return out, nil
 }
 

@@ -208,3 +208,49 @@ func TestShutdownKeepsRunningWhenSaveFails(t *testing.T) {
 		}
 	}
 }
+
+// TestSnapshotsFromAFutureClock: the data dir holds snapshots named by a
+// wall clock far ahead of this machine's (as an earlier version named them,
+// with mtimes in the future too). A SAVE must produce the snapshot the next
+// start loads, never one pruned in favour of the stale files (issue 8,
+// item 13).
+func TestSnapshotsFromAFutureClock(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv := startServer(t, "--data-dir", dir, "--snapshot-interval", "0")
+	rc := newRaw(dial(t, srv.Addr))
+	loadKeys(t, rc, "old:", 20)
+	if got, _ := rc.do("SAVE"); got != status("OK") {
+		t.Fatalf("SAVE = %#v", got)
+	}
+	killHard(t, srv)
+	files, _ := filepath.Glob(filepath.Join(dir, "snapshot-*.rls"))
+	if len(files) != 1 {
+		t.Fatalf("snapshots: %v", files)
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(files[0])
+	year2100 := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, at := range []time.Time{year2100, year2100.Add(time.Hour)} {
+		p := filepath.Join(dir, "snapshot-0"+strconv.FormatInt(at.UnixNano(), 10)+".rls")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(p, at, at)
+	}
+	for round := range 3 {
+		srv := startServer(t, "--data-dir", dir, "--snapshot-interval", "0")
+		rc := newRaw(dial(t, srv.Addr))
+		if got, _ := rc.do("DBSIZE"); got != int64(20+10*round) {
+			t.Fatalf("round %d: DBSIZE at start = %#v, want %d (a stale snapshot was loaded)", round, got, 20+10*round)
+		}
+		loadKeys(t, rc, "new"+strconv.Itoa(round)+":", 10)
+		if got, _ := rc.do("SAVE"); got != status("OK") {
+			t.Fatalf("SAVE = %#v", got)
+		}
+		killHard(t, srv)
+	}
+}
