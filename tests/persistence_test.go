@@ -199,7 +199,7 @@ func TestSaveFailureKeepsServing(t *testing.T) {
 	os.Rename(dir, moved)
 	os.WriteFile(dir, []byte("not a directory"), 0o644)
 	got, _ := rc.do("SAVE")
-	if e, ok := got.(respError); !ok || !strings.HasPrefix(string(e), "ERR persistence: create") {
+	if e, ok := got.(respError); !ok || !strings.HasPrefix(string(e), "ERR persistence: ") || !strings.Contains(string(e), "not a directory") {
 		t.Fatalf("SAVE into a file path = %#v", got)
 	}
 	info, _ := rc.do("INFO", "persistence")
