@@ -113,7 +113,7 @@ func TestMaxMemoryRefusesGrowth(t *testing.T) {
 	const oom = respError("OOM command not allowed when used memory > 'maxmemory'.")
 	srv := startServer(t, "--maxmemory", "4mb")
 	rc := newRaw(dial(t, srv.Addr))
-	ref := startRedisRef(t, "--maxmemory", "4mb")
+	ref := startRedisRef(t)
 	big := strings.Repeat("v", 256<<10)
 	limiters := [][]string{
 		{"CL.THROTTLE", "lim:gcra", "100", "1", "60"},
@@ -127,7 +127,7 @@ func TestMaxMemoryRefusesGrowth(t *testing.T) {
 			t.Fatalf("%v = %#v", cmd, got)
 		}
 	}
-	// Fill both servers with new keys until they refuse one.
+	// Fill rlserver with new keys until it refuses one.
 	fill := func(rc *rawConn, name string) {
 		t.Helper()
 		for i := range 100 {
@@ -148,7 +148,16 @@ func TestMaxMemoryRefusesGrowth(t *testing.T) {
 		t.Fatalf("%s: 25 MB of values under a 4 MB maxmemory", name)
 	}
 	fill(rc, "rlserver")
-	fill(ref, "redis")
+	// Redis counts client buffers in used_memory, so right at the limit its
+	// answer flips with them: fill it first, then set a limit well below.
+	for i := range 4 {
+		if got, _ := ref.do("SET", "big:"+strconv.Itoa(i), big); got != status("OK") {
+			t.Fatalf("redis: SET = %#v", got)
+		}
+	}
+	if got, _ := ref.do("CONFIG", "SET", "maxmemory", "1mb"); got != status("OK") {
+		t.Fatalf("redis: CONFIG SET maxmemory = %#v", got)
+	}
 	// Overwrites of existing keys: refused by both, whatever the size.
 	for i := range 30 {
 		key := "big:" + strconv.Itoa(i%3)
