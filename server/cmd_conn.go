@@ -189,7 +189,7 @@ func cmdClient(s *Server, c *Client, args [][]byte, now int64) {
 		c.infoMu.Unlock()
 		c.out = redcon.AppendOK(c.out)
 	case eqFold(sub, "list"):
-		c.publish()
+		c.publish(-1)
 		var b strings.Builder
 		s.mu.Lock()
 		for _, cl := range s.clients {
@@ -198,7 +198,7 @@ func cmdClient(s *Server, c *Client, args [][]byte, now int64) {
 		s.mu.Unlock()
 		c.out = appendVerbatim(c.out, c.resp, []byte(b.String()))
 	case eqFold(sub, "info") && len(args) == 2:
-		c.publish()
+		c.publish(-1)
 		var b strings.Builder
 		c.describe(&b, now, true)
 		c.out = appendVerbatim(c.out, c.resp, []byte(b.String()))

@@ -242,9 +242,13 @@ func (c *Client) takePushes() {
 	c.outMu.Unlock()
 }
 
-// publish records buffer sizes for CLIENT LIST (owner only).
-func (c *Client) publish() {
-	c.mem.qbuf.Store(int64(c.in.w - c.in.r))
+// publish records buffer sizes for CLIENT LIST (owner only); unparsed is
+// the input not yet run, -1 for what c.in holds.
+func (c *Client) publish(unparsed int) {
+	if unparsed < 0 {
+		unparsed = c.in.w - c.in.r
+	}
+	c.mem.qbuf.Store(int64(unparsed))
 	c.mem.qbufFree.Store(int64(len(c.in.b) - c.in.w))
 	_, argv := c.req.pendingArgs()
 	c.mem.argvMem.Store(int64(argv))
@@ -375,6 +379,7 @@ func (s *Server) serveConn(nc net.Conn) {
 				ok = good
 				break
 			}
+			c.publish(-1)
 			conn.wmu.Lock()
 			err := c.flush(false)
 			conn.wmu.Unlock()
@@ -385,7 +390,7 @@ func (s *Server) serveConn(nc net.Conn) {
 		conn.wmu.Lock()
 		err = c.flush(true)
 		conn.wmu.Unlock()
-		c.publish()
+		c.publish(-1)
 		if err != nil || !ok {
 			return
 		}

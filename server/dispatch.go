@@ -106,27 +106,27 @@ func (s *Server) execute(c *Client, args [][]byte) {
 	s.stats.commands.Add(1)
 	cmd := s.lookup(args[0])
 	if cmd == nil {
-		s.reject(c, unknownCommand(args))
+		s.reject(c, nil, unknownCommand(args))
 		return
 	}
 	if (cmd.arity > 0 && len(args) != cmd.arity) || (cmd.arity < 0 && len(args) < -cmd.arity) {
-		s.reject(c, "ERR wrong number of arguments for '"+cmd.name+"' command")
+		s.reject(c, cmd, "ERR wrong number of arguments for '"+cmd.name+"' command")
 		return
 	}
 	if !c.authed && cmd.flags&flagNoAuth == 0 {
-		s.reject(c, errNoAuth)
+		s.reject(c, cmd, errNoAuth)
 		return
 	}
 	first, last, step := cmd.keyRange(len(args))
 	for i := first; first > 0 && i <= last; i += step {
 		if len(args[i]) > s.cfg.MaxKeyBytes {
-			s.reject(c, errKeyTooLarge)
+			s.reject(c, cmd, errKeyTooLarge)
 			return
 		}
 	}
 	if c.multi && cmd.flags&flagTxControl == 0 {
 		if cmd.flags&flagNoMulti != 0 {
-			s.reject(c, "ERR Command not allowed inside a transaction")
+			s.reject(c, cmd, "ERR Command not allowed inside a transaction")
 			return
 		}
 		s.queue(c, args)
@@ -140,12 +140,18 @@ func (s *Server) execute(c *Client, args [][]byte) {
 }
 
 // reject answers a command refused before it ran; inside MULTI the
-// transaction is then aborted at EXEC, as in Redis.
-func (s *Server) reject(c *Client, msg string) {
+// transaction is then aborted at EXEC, as in Redis. A refused EXEC itself
+// discards the transaction and says why, in Redis's words.
+func (s *Server) reject(c *Client, cmd *command, msg string) {
+	s.stats.errorReplies.Add(1)
+	if cmd != nil && cmd.name == "exec" {
+		c.multi, c.queued, c.queuedSize, c.multiErr = false, nil, 0, false
+		c.out = appendError(c.out, "EXECABORT Transaction discarded because of: "+strings.TrimPrefix(msg, "ERR "))
+		return
+	}
 	if c.multi {
 		c.multiErr = true
 	}
-	s.stats.errorReplies.Add(1)
 	c.out = appendError(c.out, msg)
 }
 
@@ -159,7 +165,7 @@ func (s *Server) queue(c *Client, args [][]byte) {
 		size += len(a)
 	}
 	if c.queuedSize+size > s.cfg.MaxQueryBytes {
-		s.reject(c, errMultiFull)
+		s.reject(c, nil, errMultiFull)
 		return
 	}
 	c.queuedSize += size

@@ -277,8 +277,10 @@ func (l *eventLoop) readable(c *Client, ec *epollConn) {
 		l.closeClient(c)
 		return
 	}
-	data := l.buf[:n]
-	if !fromLoop {
+	var data []byte
+	if fromLoop {
+		data = l.buf[:n]
+	} else {
 		c.in.w += n
 		data = c.in.pending()
 	}
@@ -304,6 +306,7 @@ func (l *eventLoop) process(c *Client, ec *epollConn, data []byte, fromLoop bool
 			ok = good
 			break
 		}
+		c.publish(len(data) - used)
 		if c.flush(false) != nil {
 			ok = false
 			break
@@ -314,7 +317,7 @@ func (l *eventLoop) process(c *Client, ec *epollConn, data []byte, fromLoop bool
 		}
 	}
 	if fromLoop {
-		if rest := data[used:]; len(rest) > 0 {
+		if rest := data[used:]; ok && len(rest) > 0 {
 			c.in.reserve(len(rest), c.req.want())
 			c.in.w += copy(c.in.b[c.in.w:], rest)
 		}
@@ -324,7 +327,7 @@ func (l *eventLoop) process(c *Client, ec *epollConn, data []byte, fromLoop bool
 	if c.flush(true) != nil {
 		ok = false
 	}
-	c.publish()
+	c.publish(-1)
 	return ok
 }
 

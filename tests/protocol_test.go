@@ -94,6 +94,7 @@ var hostileCases = []hostileCase{
 	{name: "inline line hidden by NUL", in: "PI\x00NG\r\n" + strings.Repeat("x", 65536), want: "-ERR Protocol error: too big inline request\r\n", closed: true},
 	{name: "NULs", in: strings.Repeat("\x00", 65537), want: "-ERR Protocol error: too big inline request\r\n", closed: true},
 	{name: "dollar NUL", in: "$\x00" + strings.Repeat("A", 65537), want: "-ERR Protocol error: too big inline request\r\n", closed: true},
+	{name: "EXEC with arguments", in: "MULTI\r\nEXEC x\r\nEXEC\r\n", want: "+OK\r\n-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n-ERR EXEC without MULTI\r\n"},
 	{name: "wrong number of args", in: "PING x y z\r\n", want: "-ERR wrong number of arguments for 'ping' command\r\n"},
 }
 
@@ -104,6 +105,7 @@ var unauthCases = []hostileCase{
 	{name: "unauthenticated negative bulk", in: "*1\r\n$-2\r\n", want: "-ERR Protocol error: invalid bulk length\r\n", closed: true},
 	{name: "ten arguments allowed", in: "*10\r\n$4\r\nECHO\r\n" + strings.Repeat("$1\r\na\r\n", 9), want: "-ERR wrong number of arguments for 'echo' command\r\n"},
 	{name: "unknown command before NOAUTH", in: "*2\r\n$3\r\nFOO\r\n$1\r\na\r\n", want: "-ERR unknown command 'FOO', with args beginning with: 'a' \r\n"},
+	{name: "EXEC before AUTH", in: "EXEC\r\n", want: "-EXECABORT Transaction discarded because of: NOAUTH Authentication required.\r\n"},
 	{name: "arity before NOAUTH", in: "GET\r\n", want: "-ERR wrong number of arguments for 'get' command\r\n"},
 	{name: "16 KiB bulk allowed", in: "*2\r\n$4\r\nECHO\r\n$16384\r\n" + strings.Repeat("a", 16384) + "\r\n", want: "-NOAUTH Authentication required.\r\n"},
 	{name: "inline has no argument limit", in: "PING" + strings.Repeat(" a", 20) + "\r\n", want: "-NOAUTH Authentication required.\r\n"},
