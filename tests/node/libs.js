@@ -1,0 +1,114 @@
+// Drives one rate-limiting library, through its own API, against the Redis
+// server at 127.0.0.1:<port>, and prints what it admitted as one JSON line.
+// tests/libraries_test.go runs it against rlserver and against Redis 7 and
+// requires the same output from both.
+//
+//   node libs.js <scenario> <port>
+//
+// Every scenario runs the same three phases on fresh keys:
+//   seq:        limit 5 per 10 s, 7 calls one after another
+//   concurrent: limit 10 per 10 s, 50 callers at once over 5 connections
+//   expiry:     limit 2 per 1 s, 3 calls, then (once the window has passed)
+//               one more, and whether the limiter's key still exists
+// A scenario is a factory: make(clients, {id, limit, windowMs}) returns an
+// async function performing one call and resolving to {allowed, remaining}.
+
+const http = require("node:http");
+
+const scenarios = {
+  "ratelimiter/ioredis": {
+    client: "ioredis",
+    key: (id) => "limit:" + id,
+    make(clients, { id, limit, windowMs }) {
+      const Limiter = require("ratelimiter");
+      let i = 0;
+      return () =>
+        new Promise((resolve, reject) => {
+          const db = clients[i++ % clients.length];
+          new Limiter({ id, db, max: limit, duration: windowMs }).get((err, info) => {
+            if (err) return reject(err);
+            resolve({ allowed: info.remaining > 0, remaining: info.remaining });
+          });
+        });
+    },
+  },
+  "rolling-rate-limiter/ioredis": {
+    client: "ioredis",
+    key: (id) => "rolling:" + id,
+    make(clients, opts) {
+      const { IORedisRateLimiter } = require("rolling-rate-limiter");
+      return rolling(clients.map((client) => new IORedisRateLimiter({ client, namespace: "rolling:", interval: opts.windowMs, maxInInterval: opts.limit })), opts);
+    },
+  },
+  "rolling-rate-limiter/node-redis": {
+    client: "node-redis",
+    key: (id) => "rolling:" + id,
+    make(clients, opts) {
+      const { NodeRedisRateLimiter } = require("rolling-rate-limiter");
+      return rolling(clients.map((client) => new NodeRedisRateLimiter({ client, namespace: "rolling:", interval: opts.windowMs, maxInInterval: opts.limit })), opts);
+    },
+  },
+};
+
+function rolling(limiters, { id }) {
+  let i = 0;
+  return async () => {
+    const info = await limiters[i++ % limiters.length].limitWithInfo(id);
+    return { allowed: !info.blocked, remaining: info.actionsRemaining };
+  };
+}
+
+async function connect(kind, port) {
+  if (kind === "ioredis") {
+    const Redis = require("ioredis");
+    const c = new Redis({ host: "127.0.0.1", port, maxRetriesPerRequest: 1, lazyConnect: true });
+    await c.connect();
+    return { client: c, exists: (k) => c.exists(k), close: () => c.quit() };
+  }
+  const { createClient } = require("redis");
+  const c = createClient({ socket: { host: "127.0.0.1", port, reconnectStrategy: false } });
+  c.on("error", () => {});
+  await c.connect();
+  return { client: c, exists: (k) => c.exists(k), close: () => c.quit() };
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function main() {
+  const [name, portArg] = process.argv.slice(2);
+  const sc = scenarios[name];
+  if (!sc) throw new Error("unknown scenario " + name);
+  const port = Number(portArg);
+  const conns = [];
+  for (let i = 0; i < 5; i++) conns.push(await connect(sc.client, port));
+  const clients = conns.map((c) => c.client);
+  const run = "r" + process.pid + "x" + Date.now();
+  const out = {};
+
+  const seq = sc.make(clients.slice(0, 1), { id: run + ":seq", limit: 5, windowMs: 10000 });
+  out.seq = [];
+  for (let i = 0; i < 7; i++) out.seq.push(await seq());
+
+  const conc = sc.make(clients, { id: run + ":conc", limit: 10, windowMs: 10000 });
+  const results = await Promise.all(Array.from({ length: 50 }, () => conc()));
+  out.concurrent = results.filter((r) => r.allowed).length;
+
+  const windowMs = 1000;
+  const exp = sc.make(clients.slice(0, 1), { id: run + ":exp", limit: 2, windowMs });
+  out.expiry = { before: [] };
+  const start = Date.now();
+  for (let i = 0; i < 3; i++) out.expiry.before.push((await exp()).allowed);
+  // The window is the behaviour under test: let it pass.
+  await sleep(windowMs + 300 - (Date.now() - start));
+  out.expiry.existsBeforeNextCall = await conns[0].exists(sc.key(run + ":exp"));
+  out.expiry.after = (await exp()).allowed;
+
+  if (sc.cleanup) await sc.cleanup();
+  for (const c of conns) await c.close();
+  console.log(JSON.stringify(out));
+}
+
+main().catch((e) => {
+  console.error(e && e.stack ? e.stack : e);
+  process.exit(1);
+});
