@@ -48,7 +48,85 @@ const scenarios = {
       return rolling(clients.map((client) => new NodeRedisRateLimiter({ client, namespace: "rolling:", interval: opts.windowMs, maxInInterval: opts.limit })), opts);
     },
   },
+  "async-ratelimiter/ioredis": {
+    client: "ioredis",
+    key: (id) => "limit:" + id,
+    make(clients, { id, limit, windowMs }) {
+      const RateLimiter = require("async-ratelimiter");
+      const limiters = clients.map((db) => new RateLimiter({ db, max: limit, duration: windowMs }));
+      let i = 0;
+      return async () => {
+        const info = await limiters[i++ % limiters.length].get({ id });
+        return { allowed: info.remaining > 0, remaining: info.remaining };
+      };
+    },
+  },
+  "rate-limiter-flexible/ioredis": {
+    client: "ioredis",
+    key: (id) => "rlflx:" + id,
+    make: (clients, opts) => flexible(clients, opts, {}),
+  },
+  "rate-limiter-flexible/node-redis": {
+    client: "node-redis",
+    key: (id) => "rlflx:" + id,
+    make: (clients, opts) => flexible(clients, opts, { useRedisPackage: true }),
+  },
+  "rate-limit-redis/express": {
+    client: "ioredis",
+    key: (id) => "rl:" + id,
+    make: expressApp,
+  },
 };
+
+function flexible(clients, { id, limit, windowMs }, extra) {
+  const { RateLimiterRedis } = require("rate-limiter-flexible");
+  const limiters = clients.map(
+    (storeClient) => new RateLimiterRedis({ storeClient, keyPrefix: "rlflx", points: limit, duration: windowMs / 1000, ...extra }),
+  );
+  let i = 0;
+  return async () => {
+    try {
+      const res = await limiters[i++ % limiters.length].consume(id);
+      return { allowed: true, remaining: res.remainingPoints };
+    } catch (rej) {
+      if (rej instanceof Error) throw rej;
+      return { allowed: false, remaining: rej.remainingPoints };
+    }
+  };
+}
+
+// expressApp serves an express app limited by express-rate-limit with
+// rate-limit-redis as its store on 127.0.0.1, and calls it over HTTP.
+const servers = [];
+function expressApp(clients, { id, limit, windowMs }) {
+  const express = require("express");
+  const { rateLimit } = require("express-rate-limit");
+  const { RedisStore } = require("rate-limit-redis");
+  let i = 0;
+  const app = express();
+  app.use(
+    rateLimit({
+      windowMs,
+      limit,
+      standardHeaders: "draft-6",
+      legacyHeaders: false,
+      keyGenerator: () => id,
+      validate: false,
+      store: new RedisStore({ sendCommand: (...args) => clients[i++ % clients.length].call(...args) }),
+    }),
+  );
+  app.get("/", (req, res) => res.send("ok"));
+  const listening = new Promise((resolve) => {
+    const srv = app.listen(0, "127.0.0.1", () => resolve(srv));
+    servers.push(srv);
+  });
+  return async () => {
+    const srv = await listening;
+    const res = await fetch(`http://127.0.0.1:${srv.address().port}/`);
+    await res.text();
+    return { allowed: res.status === 200, status: res.status, remaining: Number(res.headers.get("ratelimit-remaining")) };
+  };
+}
 
 function rolling(limiters, { id }) {
   let i = 0;
@@ -103,7 +181,10 @@ async function main() {
   out.expiry.existsBeforeNextCall = await conns[0].exists(sc.key(run + ":exp"));
   out.expiry.after = (await exp()).allowed;
 
-  if (sc.cleanup) await sc.cleanup();
+  for (const srv of servers) {
+    srv.closeAllConnections();
+    await new Promise((r) => srv.close(r));
+  }
   for (const c of conns) await c.close();
   console.log(JSON.stringify(out));
 }
