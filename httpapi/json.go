@@ -1,12 +1,15 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/rlserver/rlserver/rules"
 )
 
 // errorBody is every error reply: {"error": {"code", "message", "fields"}}.
@@ -30,16 +33,21 @@ func writeError(w http.ResponseWriter, status int, code, msg string, fields map[
 
 // writeJSON writes v as the reply body with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	b := buf.Bytes()
+	if err := enc.Encode(v); err != nil {
 		status = http.StatusInternalServerError
-		b = []byte(`{"error":{"code":"INTERNAL","message":"reply could not be encoded"}}`)
+		b = []byte(`{"error":{"code":"INTERNAL","message":"reply could not be encoded"}}` + "\n")
+	} else {
+		b = buf.Bytes()
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
+	w.Write(b)
 }
 
 // requestError is a client error found while reading a request.
@@ -57,11 +65,10 @@ func (e *requestError) write(w http.ResponseWriter) {
 }
 
 // decodeBody reads r's body (at most max bytes) as exactly one JSON value
-// into v, refusing unknown fields. Errors are *requestError.
+// into v, refusing unknown fields. Errors are *requestError. The
+// Content-Type is not checked: the body is JSON or it is refused, and
+// "curl -d" sends form-encoded by default.
 func decodeBody(w http.ResponseWriter, r *http.Request, max int64, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		return &requestError{http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "the body must be application/json, not " + ct, nil}
-	}
 	if r.ContentLength > max {
 		return tooLarge(max)
 	}
@@ -88,10 +95,10 @@ func tooLarge(max int64) error {
 // field when it can.
 func jsonError(err error, max int64) error {
 	var (
-		mbe    *http.MaxBytesError
-		syn    *json.SyntaxError
-		typ    *json.UnmarshalTypeError
-		custom *fieldError
+		mbe *http.MaxBytesError
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+		ve  *rules.ValidationError
 	)
 	switch {
 	case errors.As(err, &mbe):
@@ -108,17 +115,11 @@ func jsonError(err error, max int64) error {
 			return &requestError{http.StatusBadRequest, "MALFORMED_JSON", "the body must be a JSON object", nil}
 		}
 		return &requestError{http.StatusBadRequest, "VALIDATION_FAILED", "invalid request", map[string]string{field: "must be a JSON " + typ.Type.Kind().String() + ", not " + typ.Value}}
-	case errors.As(err, &custom):
-		return &requestError{http.StatusBadRequest, "VALIDATION_FAILED", "invalid request", map[string]string{custom.field: custom.msg}}
+	case errors.As(err, &ve):
+		return &requestError{http.StatusBadRequest, "VALIDATION_FAILED", "invalid request: see fields", ve.Fields}
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return &requestError{http.StatusBadRequest, "UNKNOWN_FIELD", "unknown field " + name, map[string]string{name: "unknown field"}}
 	}
 	return &requestError{http.StatusBadRequest, "MALFORMED_JSON", err.Error(), nil}
 }
-
-// fieldError is returned by custom UnmarshalJSON methods to name the field
-// at fault.
-type fieldError struct{ field, msg string }
-
-func (e *fieldError) Error() string { return e.field + ": " + e.msg }

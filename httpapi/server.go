@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/rlserver/rlserver/rules"
 )
 
 // Options configure a Server. Every field has a usable zero value except
@@ -40,6 +42,16 @@ type Options struct {
 	// duration in seconds, for metrics. It must be cheap and safe for
 	// concurrent use.
 	Observe func(pattern string, status int, seconds float64)
+
+	// Rules is the rules engine behind the check, admin and stats
+	// endpoints; nil leaves them out (only /health and what others add).
+	Rules *rules.Engine
+	// AdminToken is the bearer token of the admin and stats endpoints;
+	// empty turns them off (they answer 403 ADMIN_DISABLED).
+	AdminToken string
+	// MemoryFull, when set, reports whether the store is at maxmemory (a
+	// check that would create a counter is then refused).
+	MemoryFull func() bool
 }
 
 // DefaultMaxBodyBytes is the default cap on a request body (64 KiB): a
@@ -56,6 +68,8 @@ type Server struct {
 	mux     *http.ServeMux
 	http    *http.Server
 	started int64 // Unix ns, from opts.Now
+	// adminDigest is the SHA-256 of the admin token (nil: admin off).
+	adminDigest []byte
 
 	mu      sync.Mutex // guards ln and serving
 	ln      net.Listener
@@ -75,7 +89,7 @@ func New(opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, log: log, mux: http.NewServeMux(), started: opts.Now()}
+	s := &Server{opts: opts, log: log, mux: http.NewServeMux(), started: opts.Now(), adminDigest: adminDigestOf(opts.AdminToken)}
 	s.http = &http.Server{
 		Handler: s,
 		// Slow or idle clients cannot hold connections forever.
@@ -242,6 +256,10 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET /health", s.health)
+	if s.opts.Rules != nil {
+		s.mux.HandleFunc("POST /v1/ratelimit/check", s.check)
+		s.adminRoutes()
+	}
 }
 
 // health answers GET /health: status, version, uptime, plus the fields of
