@@ -1,5 +1,165 @@
 package server
 
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+	"sync"
+
+	"github.com/rlserver/rlserver/engine"
+	"github.com/rlserver/rlserver/rules"
+	"github.com/tidwall/redcon"
+)
+
 // Now reads the server's clock: Unix nanoseconds that never go backwards.
 // Other listeners (HTTP) decide with it so that every path shares one time.
 func (s *Server) Now() int64 { return s.clock.Now() }
+
+// Store returns the engine store (after New, which may have loaded it
+// from a snapshot). The rules engine keeps its counters in it.
+func (s *Server) Store() *engine.Store { return s.store }
+
+// MemoryFull reports whether the store is at maxmemory after the policy
+// has evicted what it can (for callers outside a RESP command).
+func (s *Server) MemoryFull() bool { return s.memoryFull(&Client{}) }
+
+// SetRules connects the rules engine that RL.CHECK and RL.RULES answer
+// from. Call it before Serve; until then they answer an error.
+func (s *Server) SetRules(e *rules.Engine) {
+	s.cmds["rl.check"].run = rlCheck(e)
+	s.cmds["rl.rules"].run = rlRules(e)
+}
+
+func cmdNoRules(s *Server, c *Client, args [][]byte, now int64) {
+	c.out = appendError(c.out, "ERR the rules engine is not configured")
+}
+
+var decisionPool = sync.Pool{New: func() any { return new(rules.Decision) }}
+
+// rlCheck is RL.CHECK field value [field value ...]: the HTTP check's
+// decision over RESP. Fields: user_id, api_key, ip (or ip_address),
+// endpoint, method, tier, cost. The reply is the limiter commands' five
+// integers for the most restrictive rule, plus its id:
+// [limited, limit, remaining, retry_after, reset_after, rule_id]. The id is
+// "" when no rule applies, "allow:<entry>" or "deny:<entry>" when a list
+// decided.
+//
+// It is flagged as touching every shard, so that inside MULTI/EXEC the
+// transaction holds all locks and the check takes none.
+func rlCheck(e *rules.Engine) handler {
+	return func(s *Server, c *Client, args [][]byte, now int64) {
+		if len(args)%2 == 0 {
+			c.out = appendError(c.out, "ERR wrong number of arguments for 'rl.check' command")
+			return
+		}
+		var q rules.Request
+		var seen uint8
+		for i := 1; i < len(args); i += 2 {
+			f, v := args[i], args[i+1]
+			var dst *string
+			var bit uint8
+			switch {
+			case eqFold(f, "user_id"):
+				dst, bit = &q.UserID, 1
+			case eqFold(f, "api_key"):
+				dst, bit = &q.APIKey, 2
+			case eqFold(f, "ip"), eqFold(f, "ip_address"):
+				dst, bit = &q.IP, 4
+			case eqFold(f, "endpoint"):
+				dst, bit = &q.Endpoint, 8
+			case eqFold(f, "method"):
+				dst, bit = &q.Method, 16
+			case eqFold(f, "tier"):
+				dst, bit = &q.Tier, 32
+			case eqFold(f, "cost"):
+				n, ok := parseRedisInt(v)
+				if !ok || n < 1 || n > rules.MaxCost {
+					c.out = appendError(c.out, "ERR cost must be an integer from 1 to "+strconv.Itoa(rules.MaxCost))
+					return
+				}
+				q.Cost, bit = n, 64
+			default:
+				c.out = appendError(c.out, "ERR unknown RL.CHECK field '"+truncate(f, 64)+"' (fields: user_id, api_key, ip, endpoint, method, tier, cost)")
+				return
+			}
+			if seen&bit != 0 {
+				c.out = appendError(c.out, "ERR RL.CHECK field '"+truncate(f, 64)+"' given twice")
+				return
+			}
+			seen |= bit
+			if dst != nil {
+				*dst = string(v)
+			}
+		}
+		if err := q.Prepare(); err != nil {
+			c.out = appendError(c.out, "ERR invalid RL.CHECK request: "+validationText(err))
+			return
+		}
+		d := decisionPool.Get().(*rules.Decision)
+		defer decisionPool.Put(d)
+		err := e.Check(&q, now, d, rules.CheckOptions{Locked: c.inExec, NoNewKeys: c.overLimit})
+		switch {
+		case errors.Is(err, rules.ErrOOM):
+			c.out = appendError(c.out, errOOM)
+			return
+		case err != nil:
+			c.out = appendError(c.out, "ERR "+err.Error())
+			return
+		}
+		limited := int64(0)
+		if !d.Allowed {
+			limited = 1
+		}
+		c.out = redcon.AppendArray(c.out, 6)
+		c.out = redcon.AppendInt(c.out, limited)
+		c.out = redcon.AppendInt(c.out, d.Limit)
+		c.out = redcon.AppendInt(c.out, d.Remaining)
+		c.out = redcon.AppendInt(c.out, d.RetryAfter)
+		c.out = redcon.AppendInt(c.out, d.ResetAfter)
+		switch {
+		case d.Entry != nil && d.Reason == rules.ReasonDenyList:
+			c.out = redcon.AppendBulkString(c.out, "deny:"+d.Entry.ID)
+		case d.Entry != nil:
+			c.out = redcon.AppendBulkString(c.out, "allow:"+d.Entry.ID)
+		case d.Rule != nil:
+			c.out = redcon.AppendBulkString(c.out, d.Rule.ID)
+		default:
+			c.out = redcon.AppendBulkString(c.out, "")
+		}
+	}
+}
+
+// validationText is a one-line rendering of a validation error.
+func validationText(err error) string {
+	var ve *rules.ValidationError
+	if errors.As(err, &ve) {
+		return ve.Error()[len("invalid: "):]
+	}
+	return err.Error()
+}
+
+// rlRules is RL.RULES [id]: every rule as a JSON string, ordered by
+// priority then id; with an id, that rule (or a null).
+func rlRules(e *rules.Engine) handler {
+	return func(s *Server, c *Client, args [][]byte, now int64) {
+		switch len(args) {
+		case 1:
+			rs, _ := e.Rules(1, 1<<30)
+			c.out = redcon.AppendArray(c.out, len(rs))
+			for _, r := range rs {
+				b, _ := json.Marshal(r)
+				c.out = redcon.AppendBulk(c.out, b)
+			}
+		case 2:
+			r, ok := e.Rule(string(args[1]))
+			if !ok {
+				c.out = appendNull(c.out, c.resp)
+				return
+			}
+			b, _ := json.Marshal(r)
+			c.out = redcon.AppendBulk(c.out, b)
+		default:
+			c.out = appendError(c.out, "ERR wrong number of arguments for 'rl.rules' command")
+		}
+	}
+}
