@@ -37,6 +37,9 @@ func main() {
 }
 
 func run(argv []string, stderr io.Writer) error {
+	if len(argv) > 0 && argv[0] == "rules" {
+		return rulesCommand(argv[1:], os.Stdout, stderr)
+	}
 	cfg := server.DefaultConfig()
 	var snapshotEvery time.Duration
 	fs := flag.NewFlagSet("rlserver", flag.ContinueOnError)
@@ -62,6 +65,8 @@ func run(argv []string, stderr io.Writer) error {
 	cpuProfile := fs.String("cpu-profile", "", "write a Go CPU profile to this file until shutdown (for benchmarking)")
 	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "HTTP API address (check, admin, stats, /health, /metrics, status page); '' turns it off")
 	metricsAddr := fs.String("metrics-addr", "", "also serve /metrics, /health, /ready and the status page on this address alone (empty: off)")
+	adminToken := fs.String("admin-token", "", "bearer token for the HTTP admin and stats API (empty: admin API off)")
+	rulesFile := fs.String("rules", "", "YAML or JSON file of rules, allow/deny entries and tiers to create or update at start")
 	if err := applyEnv(fs); err != nil {
 		return err
 	}
@@ -131,15 +136,26 @@ func run(argv []string, stderr io.Writer) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
+	re, err := openRules(srv, cfg, *rulesFile, log)
+	if err != nil {
+		srv.Close(context.Background())
+		return err
+	}
+	defer re.Close()
+	srv.SetRules(re)
+
 	var web *httpapi.Server
 	if *httpAddr != "" {
 		web = httpapi.New(httpapi.Options{
-			Addr:    *httpAddr,
-			Version: version(),
-			Now:     srv.Now,
-			Log:     log,
-			Health:  state.HealthFields,
-			Observe: reg.ObserveHTTP,
+			Addr:       *httpAddr,
+			Version:    version(),
+			Now:        srv.Now,
+			Log:        log,
+			Health:     state.HealthFields,
+			Observe:    reg.ObserveHTTP,
+			Rules:      re,
+			AdminToken: *adminToken,
+			MemoryFull: srv.MemoryFull,
 		})
 		state.MountOn(web.Handle)
 		if err := web.Listen(); err != nil {
