@@ -209,7 +209,7 @@ func TestValidationNamesEveryBadField(t *testing.T) {
 		{`{"limit":5,"window":"1m","burst":10}`, []string{"burst"}},
 		{`{"limit":5,"window":"1m","algorithm":"sliding_log","id":"bad id"}`, []string{"id"}},
 		{`{"limit":20000,"window":"1m","algorithm":"sliding_log"}`, []string{"limit"}},
-		
+
 		{`{"limit":2000000000,"window":"1s","algorithm":"gcra"}`, []string{"limit"}},
 		{`{"limit":5,"window":"1m","priority":-1,"status":"paused"}`, []string{"priority", "status"}},
 		{`{"limit":5,"window":"1m","match":{},"selector":{}}`, []string{"selector"}},

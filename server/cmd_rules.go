@@ -95,9 +95,17 @@ func rlCheck(e *rules.Engine) handler {
 			c.out = appendError(c.out, "ERR invalid RL.CHECK request: "+validationText(err))
 			return
 		}
+		// Under EXEC every shard is held (the table flags RL.CHECK as
+		// touching all keys); under a partial set (a script's declared
+		// keys) locking more could deadlock, so it is refused.
+		locked := c.locks.all
+		if c.locks.active() && !locked {
+			c.out = appendError(c.out, "ERR RL.CHECK cannot run under a partial lock set (inside a script)")
+			return
+		}
 		d := decisionPool.Get().(*rules.Decision)
 		defer decisionPool.Put(d)
-		err := e.Check(&q, now, d, rules.CheckOptions{Locked: c.inExec, NoNewKeys: c.overLimit})
+		err := e.Check(&q, now, d, rules.CheckOptions{Locked: locked, NoNewKeys: c.overLimit})
 		switch {
 		case errors.Is(err, rules.ErrOOM):
 			c.out = appendError(c.out, errOOM)
