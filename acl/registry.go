@@ -37,6 +37,7 @@ func (h *Handle) Removed() bool { return h.removed.Load() }
 // a mutex, and per-command checks go through Handles without locking.
 type Registry struct {
 	cat *Catalog
+	def *Handle // the default user: never deleted, its handle never replaced
 	mu  sync.Mutex
 	// users maps names to handles; guarded by mu.
 	users map[string]*Handle
@@ -49,7 +50,8 @@ var ErrNoDefault = errors.New("acl: the default user must exist")
 // "on nopass ~* &* +@all".
 func NewRegistry(cat *Catalog) *Registry {
 	r := &Registry{cat: cat, users: make(map[string]*Handle)}
-	r.users[DefaultUser] = newHandle(DefaultDefinition(cat))
+	r.def = newHandle(DefaultDefinition(cat))
+	r.users[DefaultUser] = r.def
 	return r
 }
 
@@ -181,8 +183,8 @@ func (r *Registry) Lookup(name string) *Handle {
 	return r.users[name]
 }
 
-// Default returns the default user's handle.
-func (r *Registry) Default() *Handle { return r.Lookup(DefaultUser) }
+// Default returns the default user's handle, without locking.
+func (r *Registry) Default() *Handle { return r.def }
 
 // Names lists the user names, sorted (ACL USERS).
 func (r *Registry) Names() []string {
@@ -229,8 +231,8 @@ func (r *Registry) Authenticate(name, pass []byte) (*Handle, bool) {
 
 // DefaultOpen reports whether the default user is on and needs no
 // password: a new connection is then authenticated from the start, and
-// protected mode refuses remote clients.
+// protected mode refuses remote clients. It does not lock.
 func (r *Registry) DefaultOpen() bool {
-	u := r.Default().User()
+	u := r.def.User()
 	return u.enabled && u.nopass
 }

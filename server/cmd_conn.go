@@ -1,11 +1,11 @@
 package server
 
 import (
-	"crypto/subtle"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/rlserver/rlserver/acl"
 	"github.com/tidwall/redcon"
 )
 
@@ -41,36 +41,37 @@ func cmdSelect(s *Server, c *Client, args [][]byte, now int64) {
 	}
 }
 
-// checkPassword compares in constant time. Only the "default" user exists.
-func (s *Server) checkPassword(user, pass []byte) bool {
-	if s.cfg.RequirePass == "" {
-		return user == nil || string(user) == "default"
+// authenticate checks a user name and password against the ACL users
+// (in constant time; see acl.Registry.Authenticate) and makes the client
+// that user. It appends nothing.
+func (s *Server) authenticate(c *Client, user, pass []byte) bool {
+	h, ok := s.acl.Authenticate(user, pass)
+	if !ok {
+		return false
 	}
-	okUser := user == nil || string(user) == "default"
-	okPass := subtle.ConstantTimeCompare(pass, []byte(s.cfg.RequirePass)) == 1
-	return okUser && okPass
+	c.user.Store(h)
+	c.authed = true
+	return true
 }
 
+// cmdAuth is AUTH [user] password; without a user name it is the default
+// user's password, as in Redis.
 func cmdAuth(s *Server, c *Client, args [][]byte, now int64) {
 	if len(args) > 3 {
 		c.out = appendError(c.out, errSyntax)
 		return
 	}
-	var user, pass []byte
+	user, pass := []byte(acl.DefaultUser), args[1]
 	if len(args) == 3 {
 		user, pass = args[1], args[2]
-	} else {
-		pass = args[1]
-		if s.cfg.RequirePass == "" {
-			c.out = appendError(c.out, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
-			return
-		}
+	} else if s.acl.Default().User().NoPass() {
+		c.out = appendError(c.out, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+		return
 	}
-	if !s.checkPassword(user, pass) {
+	if !s.authenticate(c, user, pass) {
 		c.out = appendError(c.out, errWrongPass)
 		return
 	}
-	c.authed = true
 	c.out = redcon.AppendOK(c.out)
 }
 
@@ -89,22 +90,13 @@ func cmdHello(s *Server, c *Client, args [][]byte, now int64) {
 		}
 		proto = int(n)
 	}
-	var name []byte
-	authed := c.authed
+	var name, user, pass []byte
 	for i := 2; i < len(args); i++ {
 		switch {
 		case eqFold(args[i], "auth") && i+2 < len(args):
-			if !s.checkPassword(args[i+1], args[i+2]) {
-				c.out = appendError(c.out, errWrongPass)
-				return
-			}
-			authed = true
+			user, pass = args[i+1], args[i+2]
 			i += 2
 		case eqFold(args[i], "setname") && i+1 < len(args):
-			if !validClientName(args[i+1]) {
-				c.out = appendError(c.out, "ERR Client names cannot contain spaces, newlines or special characters.")
-				return
-			}
 			name = args[i+1]
 			i++
 		default:
@@ -112,11 +104,19 @@ func cmdHello(s *Server, c *Client, args [][]byte, now int64) {
 			return
 		}
 	}
-	if !authed {
-		c.out = appendError(c.out, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+	if user != nil && !s.authenticate(c, user, pass) {
+		c.out = appendError(c.out, errWrongPass)
 		return
 	}
-	c.authed = true
+	if !c.authed {
+		c.out = appendError(c.out, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+		return
+	}
+	// As in Redis, the name is checked once the client is authenticated.
+	if name != nil && !validClientName(name) {
+		c.out = appendError(c.out, "ERR Client names cannot contain spaces, newlines or special characters.")
+		return
+	}
 	c.infoMu.Lock()
 	c.resp = proto
 	if name != nil {
@@ -279,7 +279,7 @@ func (c *Client) describe(b *strings.Builder, now int64, self bool) {
 		" multi-mem=" + strconv.Itoa(multiMem) + " rbs=" + n(qbuf+qfree) + " rbp=" + n(qbuf+qfree) +
 		" obl=0 oll=0 omem=" + n(omem) + " tot-mem=" + n(clientOverhead+qbuf+qfree+argv+int64(multiMem)+omem) +
 		" events=" + events + " cmd=" + cmd +
-		" user=default redir=-1 resp=" + strconv.Itoa(resp) + " lib-name=" + libName + " lib-ver=" + libVer + "\n")
+		" user=" + c.user.Load().Name() + " redir=-1 resp=" + strconv.Itoa(resp) + " lib-name=" + libName + " lib-ver=" + libVer + "\n")
 }
 
 // clientOverhead approximates what a connection costs beyond its buffers

@@ -3,6 +3,8 @@ package server
 import (
 	"errors"
 	"fmt"
+
+	"github.com/rlserver/rlserver/tlsconf"
 )
 
 // I/O models: how connections are served.
@@ -18,10 +20,40 @@ const (
 type Config struct {
 	// Bind is the address to listen on. Default 127.0.0.1: safe by default.
 	Bind string
-	// Port is the RESP port; 0 picks a free port (tests).
+	// Port is the RESP port; 0 picks a free port (tests), except with
+	// TLSPort set, where 0 means no plaintext listener (TLS only), as
+	// Redis's --port 0.
 	Port int
-	// RequirePass, when not empty, makes clients AUTH first.
+	// RequirePass, when not empty, is the default user's password
+	// (Redis's requirepass): clients AUTH first. Only its hash is kept
+	// once the server is built.
 	RequirePass string
+	// Users are ACL user definitions, each "name rule rule ..." in Redis's
+	// ACL syntax (--user, repeatable). A definition of "default" replaces
+	// the default user, RequirePass included.
+	Users []string
+	// ACLFile is an ACL file in Redis's format (--aclfile), loaded at
+	// start and by ACL LOAD, written by ACL SAVE. Exclusive with Users.
+	ACLFile string
+	// ProtectedMode refuses clients that do not come from the loopback
+	// interface while the default user needs no password. Default true,
+	// as in Redis.
+	ProtectedMode bool
+	// TLSPort serves RESP over TLS on Bind:TLSPort; 0 (the default)
+	// serves no TLS. TLS connections are served by the goroutine front
+	// whatever IOModel says.
+	TLSPort int
+	// TLS names the certificate, key and CA files and the client
+	// certificate policy (tls-auth-clients); used when TLSPort is set.
+	TLS tlsconf.Files
+	// IdleTimeout closes a client after this many nanoseconds without
+	// input (Redis's timeout); 0, the default, never does.
+	IdleTimeout int64
+	// TCPKeepAlive is the TCP keepalive period in nanoseconds (Redis's
+	// tcp-keepalive): probes start after this much silence and repeat
+	// every third of it; 0 turns keepalive off. Default 300s, as Redis:
+	// dead peers are found and their connections released.
+	TCPKeepAlive int64
 	// IOModel is IOEpoll (the default on Linux: no goroutine wake-up per
 	// request) or IOGoroutine (portable).
 	IOModel string
@@ -103,6 +135,8 @@ func DefaultConfig() Config {
 		DataDir:          "data",
 		MaxMemoryPolicy:  "noeviction",
 		SnapshotInterval: 30e9,
+		ProtectedMode:    true,
+		TCPKeepAlive:     300e9,
 	}
 }
 
@@ -111,6 +145,16 @@ func (c Config) Validate() error {
 	switch {
 	case c.Port < 0 || c.Port > 65535:
 		return fmt.Errorf("port %d out of range 0-65535", c.Port)
+	case c.TLSPort < 0 || c.TLSPort > 65535:
+		return fmt.Errorf("tls-port %d out of range 0-65535", c.TLSPort)
+	case c.TLSPort != 0 && c.TLSPort == c.Port:
+		return errors.New("port and tls-port must differ")
+	case len(c.Users) > 0 && c.ACLFile != "":
+		return errors.New("users defined with --user and an ACL file (--aclfile) cannot be used together")
+	case c.IdleTimeout < 0:
+		return errors.New("timeout must not be negative")
+	case c.TCPKeepAlive < 0:
+		return errors.New("tcp-keepalive must not be negative")
 	case c.IOModel != IOEpoll && c.IOModel != IOGoroutine:
 		return fmt.Errorf("io-model must be %q or %q", IOEpoll, IOGoroutine)
 	case c.IOModel == IOEpoll && !epollSupported:
@@ -143,6 +187,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max-log-limit must be between 1 and %d", MaxLogLimitCap)
 	case c.MaxTrackedKeys < 1:
 		return errors.New("tracking-table-max-keys must be at least 1")
+	}
+	if c.TLSPort != 0 {
+		return c.TLS.Validate()
 	}
 	return nil
 }

@@ -1,11 +1,14 @@
 package server
 
 import (
+	"crypto/tls"
 	"net"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/rlserver/rlserver/acl"
 )
 
 // Client is one connection's state. It is owned by the goroutine or event
@@ -19,7 +22,7 @@ type Client struct {
 	fd      int   // the socket's descriptor (CLIENT LIST), -1 when unknown
 	created int64 // Unix ns
 	// Read by other clients' CLIENT LIST, hence atomic or under infoMu.
-	lastCmd               atomic.Int64            // Unix ns of the last command
+	lastCmd               atomic.Int64            // Unix ns of the last input or command
 	lastName              atomic.Pointer[command] // the last command
 	lastSub               atomic.Pointer[string]  // its subcommand ("client|list"), nil if none
 	mem                   memStats                // buffer sizes as of the last batch
@@ -28,6 +31,9 @@ type Client struct {
 	resp                  int // owner only; CLIENT LIST reads it under infoMu too
 	authed                bool
 	quit                  bool
+	// user is the ACL user the client runs as (the default user until
+	// AUTH); atomic because ACL DELUSER and CLIENT LIST read it.
+	user atomic.Pointer[acl.Handle]
 
 	multi      bool
 	queued     [][][]byte // MULTI queue; copies of the arguments
@@ -98,8 +104,9 @@ func (s *Server) newClient(conn clientConn, addr, laddr string, fd int) *Client 
 		fd:      fd,
 		created: s.clock.Now(),
 		resp:    2,
-		authed:  s.cfg.RequirePass == "",
+		authed:  s.acl.DefaultOpen(),
 	}
+	c.user.Store(s.acl.Default())
 	c.req.bulk = -1
 	c.lastCmd.Store(c.created)
 	s.mu.Lock()
@@ -370,6 +377,7 @@ func (s *Server) serveConn(nc net.Conn) {
 			return
 		}
 		c.in.w += n
+		c.lastCmd.Store(s.clock.Now()) // input: not idle (timeout, CLIENT LIST)
 		c.begin()
 		ok := true
 		for {
@@ -399,6 +407,9 @@ func (s *Server) serveConn(nc net.Conn) {
 
 // socketFD returns nc's descriptor for CLIENT LIST, or -1.
 func socketFD(nc net.Conn) int {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return -1

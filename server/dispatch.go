@@ -19,6 +19,7 @@ const (
 	flagAdmin                            // server-level command
 	flagDenyOOM                          // may create a key: refused at maxmemory
 	flagKeepCaching                      // CLIENT CACHING carries over it (CLIENT, MULTI)
+	flagDangerous                        // in ACL category @dangerous (besides admin and keyspace-wide writes)
 )
 
 type handler func(s *Server, c *Client, args [][]byte, now int64)
@@ -40,6 +41,9 @@ type command struct {
 	// ("client|list"); subNames maps each to that name.
 	subs     []string
 	subNames map[string]*string
+	// aclID is the command's bit in ACL users' permission sets, set once
+	// when the server builds its ACL catalog (newACLCatalog).
+	aclID int
 }
 
 // subName returns "name|sub" for a known subcommand in args, else nil.
@@ -124,11 +128,15 @@ func (s *Server) execute(c *Client, args [][]byte) {
 			return
 		}
 	}
+	if c.multi && cmd.flags&(flagTxControl|flagNoMulti) == flagNoMulti {
+		s.reject(c, cmd, "ERR Command not allowed inside a transaction")
+		return
+	}
+	if msg, _ := aclDenied(c.user.Load().User(), cmd, args); msg != "" {
+		s.reject(c, cmd, msg)
+		return
+	}
 	if c.multi && cmd.flags&flagTxControl == 0 {
-		if cmd.flags&flagNoMulti != 0 {
-			s.reject(c, cmd, "ERR Command not allowed inside a transaction")
-			return
-		}
 		s.queue(c, args)
 		return
 	}

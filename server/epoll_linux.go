@@ -73,7 +73,7 @@ func (s *Server) serveEpoll() error {
 		}
 	}()
 	next := 0
-	return s.acceptLoop(func(nc net.Conn) {
+	return s.acceptLoop(s.ln, func(nc net.Conn) {
 		fd, err := detachFD(nc)
 		addr, laddr := nc.RemoteAddr().String(), nc.LocalAddr().String()
 		nc.Close() // our duplicate keeps the socket open
@@ -277,6 +277,7 @@ func (l *eventLoop) readable(c *Client, ec *epollConn) {
 		l.closeClient(c)
 		return
 	}
+	c.lastCmd.Store(l.s.clock.Now()) // input: not idle (timeout, CLIENT LIST)
 	var data []byte
 	if fromLoop {
 		data = l.buf[:n]

@@ -51,8 +51,21 @@ func cmdExec(s *Server, c *Client, args [][]byte, now int64) {
 		s.release(c)
 	}()
 	c.out = redcon.AppendArray(c.out, len(queued))
+	u := c.user.Load().User()
 	for _, q := range queued {
-		s.call(c, s.lookup(q[0]), q, now)
+		cmd := s.lookup(q[0])
+		// Permissions are checked again: ACL SETUSER may have changed
+		// them since the command was queued (Redis does the same).
+		if msg, at := aclDenied(u, cmd, q); msg != "" {
+			reason := "no permission to execute the command or subcommand"
+			if at > 0 {
+				reason = "no permission to touch the specified keys"
+			}
+			s.stats.errorReplies.Add(1)
+			c.out = appendError(c.out, "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: "+reason)
+			continue
+		}
+		s.call(c, cmd, q, now)
 	}
 }
 

@@ -10,8 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rlserver/rlserver/acl"
 	"github.com/rlserver/rlserver/engine"
 	"github.com/rlserver/rlserver/persistence"
+	"github.com/rlserver/rlserver/tlsconf"
 )
 
 // Version is the Redis version rlserver reports, so clients pick the
@@ -27,7 +29,10 @@ type Server struct {
 	clock *Clock
 	cmds  map[string]*command
 
-	ln        net.Listener
+	ln        net.Listener // plaintext RESP; nil when serving TLS only
+	tlsLn     net.Listener // RESP over TLS; nil without a TLS port
+	tls       *tlsconf.Manager
+	acl       *acl.Registry
 	mu        sync.Mutex
 	clients   map[int64]*Client
 	nextID    atomic.Int64
@@ -78,6 +83,24 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s.tracking = newTracker(cfg.MaxTrackedKeys)
 	s.cmds = commandTable()
+	cat, err := newACLCatalog(s.cmds)
+	if err != nil {
+		return nil, err
+	}
+	users, err := configureUsers(cat, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.acl = acl.NewRegistry(cat)
+	if _, err := s.acl.Replace(users); err != nil {
+		return nil, err
+	}
+	s.cfg.RequirePass = "" // kept only as the default user's hash
+	if cfg.TLSPort != 0 {
+		if s.tls, err = tlsconf.New(cfg.TLS); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.DataDir != "" {
 		mode := persistence.RecoverRefuse
 		if cfg.RecoverPrevious {
@@ -114,18 +137,55 @@ func (s *Server) Save() error {
 	return err
 }
 
-// Listen opens the RESP listener on cfg.Bind:cfg.Port.
+// Listen opens the RESP listeners: plaintext on cfg.Bind:cfg.Port
+// (unless TLS only) and TLS on cfg.Bind:cfg.TLSPort when set.
 func (s *Server) Listen() error {
-	ln, err := net.Listen("tcp", net.JoinHostPort(s.cfg.Bind, strconv.Itoa(s.cfg.Port)))
-	if err != nil {
-		return err
+	lc := net.ListenConfig{KeepAlive: -1}
+	if ka := time.Duration(s.cfg.TCPKeepAlive); ka > 0 {
+		// Redis's probes: after ka of silence, then every ka/3, 3 times.
+		lc.KeepAliveConfig = net.KeepAliveConfig{Enable: true, Idle: ka, Interval: max(ka/3, time.Second), Count: 3}
 	}
-	s.ln = ln
+	if s.cfg.Port != 0 || s.cfg.TLSPort == 0 {
+		ln, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort(s.cfg.Bind, strconv.Itoa(s.cfg.Port)))
+		if err != nil {
+			return err
+		}
+		s.ln = ln
+	}
+	if s.cfg.TLSPort != 0 {
+		ln, err := lc.Listen(context.Background(), "tcp", net.JoinHostPort(s.cfg.Bind, strconv.Itoa(s.cfg.TLSPort)))
+		if err != nil {
+			if s.ln != nil {
+				s.ln.Close()
+			}
+			return err
+		}
+		s.tlsLn = ln
+	}
 	return nil
 }
 
-// Addr returns the listener's address (after Listen).
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+// Addr returns the plaintext listener's address, or the TLS listener's
+// when serving TLS only (after Listen).
+func (s *Server) Addr() net.Addr {
+	if s.ln == nil {
+		return s.tlsLn.Addr()
+	}
+	return s.ln.Addr()
+}
+
+// TLSAddr returns the TLS listener's address, or nil without TLS.
+func (s *Server) TLSAddr() net.Addr {
+	if s.tlsLn == nil {
+		return nil
+	}
+	return s.tlsLn.Addr()
+}
+
+// TLS returns the TLS material the server serves with (nil without TLS),
+// for the HTTPS listener, for connections to other nodes
+// (tlsconf.Manager.ClientConfig) and for reloading on SIGHUP.
+func (s *Server) TLS() *tlsconf.Manager { return s.tls }
 
 // ShutdownRequested is closed when a client sends SHUTDOWN.
 func (s *Server) ShutdownRequested() <-chan struct{} { return s.shutdown }
@@ -141,17 +201,33 @@ func (s *Server) Serve() error {
 			s.saver.Run(time.Duration(s.cfg.SnapshotInterval), s.done)
 		}()
 	}
-	if s.cfg.IOModel == IOEpoll {
-		return s.serveEpoll()
+	if s.cfg.IdleTimeout > 0 {
+		s.wg.Add(1)
+		go s.idleLoop()
 	}
-	return s.serveGoroutines()
+	// Each listener has its own accept loop; the first to stop (with an
+	// error, or nil after Close) ends Serve.
+	stopped := make(chan error, 2)
+	if s.tlsLn != nil {
+		go func() { stopped <- s.acceptLoop(s.tlsLn, s.serveTLS) }()
+	}
+	if s.ln != nil {
+		go func() {
+			if s.cfg.IOModel == IOEpoll {
+				stopped <- s.serveEpoll()
+				return
+			}
+			stopped <- s.serveGoroutines()
+		}()
+	}
+	return <-stopped
 }
 
 // acceptLoop accepts connections until Close and hands each to serve,
 // turning connections away beyond maxclients as Redis does.
-func (s *Server) acceptLoop(serve func(net.Conn)) error {
+func (s *Server) acceptLoop(ln net.Listener, serve func(net.Conn)) error {
 	for {
-		nc, err := s.ln.Accept()
+		nc, err := ln.Accept()
 		if err != nil {
 			if s.closing.Load() {
 				return nil
@@ -171,13 +247,22 @@ func (s *Server) acceptLoop(serve func(net.Conn)) error {
 			nc.Close()
 			continue
 		}
+		if protectedRefuses(s.cfg.ProtectedMode, s.acl.DefaultOpen(), nc.RemoteAddr().String()) {
+			// Answered in plaintext, also on the TLS port, as Redis does:
+			// the refusal happens before any handshake.
+			s.stats.rejectedConns.Add(1)
+			s.log.Debug("protected mode refused a non-loopback client", "client", nc.RemoteAddr().String())
+			nc.Write([]byte("-" + errDenied + "\r\n"))
+			nc.Close()
+			continue
+		}
 		serve(nc)
 	}
 }
 
 // serveGoroutines is the portable front: a goroutine per connection.
 func (s *Server) serveGoroutines() error {
-	return s.acceptLoop(func(nc net.Conn) {
+	return s.acceptLoop(s.ln, func(nc net.Conn) {
 		s.wg.Add(1)
 		go s.serveConn(nc)
 	})
@@ -190,6 +275,9 @@ func (s *Server) Close(ctx context.Context) error {
 		close(s.done)
 		if s.ln != nil {
 			s.ln.Close()
+		}
+		if s.tlsLn != nil {
+			s.tlsLn.Close()
 		}
 		s.mu.Lock()
 		for _, c := range s.clients {

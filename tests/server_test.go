@@ -76,7 +76,7 @@ func (l *logBuffer) String() string {
 }
 
 var (
-	readyRE = regexp.MustCompile(`rlserver ready" addr=(127\.0\.0\.1:(\d+))`)
+	readyRE = regexp.MustCompile(`rlserver ready" addr=([0-9.]+:(\d+))`)
 	httpRE  = regexp.MustCompile(` http=(127\.0\.0\.1:\d+)`)
 )
 

@@ -7,11 +7,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -27,6 +29,7 @@ import (
 	"github.com/rlserver/rlserver/metrics"
 	"github.com/rlserver/rlserver/server"
 	"github.com/rlserver/rlserver/status"
+	"github.com/rlserver/rlserver/tlsconf"
 )
 
 func main() {
@@ -45,7 +48,7 @@ func run(argv []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("rlserver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Bind, "bind", cfg.Bind, "address to listen on")
-	fs.IntVar(&cfg.Port, "port", cfg.Port, "RESP port (0 picks a free one)")
+	fs.IntVar(&cfg.Port, "port", cfg.Port, "RESP port (0 picks a free one; with --tls-port, 0 means TLS only)")
 	fs.StringVar(&cfg.RequirePass, "requirepass", "", "password clients must AUTH with (empty: none)")
 	fs.StringVar(&cfg.IOModel, "io-model", cfg.IOModel, "epoll (event loops, Linux) or goroutine (one per connection)")
 	fs.IntVar(&cfg.IOThreads, "io-threads", cfg.IOThreads, "epoll event loops (0: half the CPUs, at least one)")
@@ -65,6 +68,16 @@ func run(argv []string, stderr io.Writer) error {
 	cpuProfile := fs.String("cpu-profile", "", "write a Go CPU profile to this file until shutdown (for benchmarking)")
 	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "HTTP API address (check, admin, stats, /health, /metrics, status page); '' turns it off")
 	metricsAddr := fs.String("metrics-addr", "", "also serve /metrics, /health, /ready and the status page on this address alone (empty: off)")
+	fs.Var((*stringList)(&cfg.Users), "user", "an ACL user, 'name rule rule ...' in Redis's ACL syntax (repeatable; e.g. 'svc on >pass ~rl:* +@limiter')")
+	fs.StringVar(&cfg.ACLFile, "aclfile", "", "ACL file in Redis's format (user lines), loaded at start and by ACL LOAD, written by ACL SAVE")
+	protectedMode := fs.String("protected-mode", "yes", "yes: refuse non-loopback clients while the default user has no password")
+	fs.IntVar(&cfg.TLSPort, "tls-port", 0, "RESP over TLS port (0: no TLS); with --port 0, TLS only")
+	fs.StringVar(&cfg.TLS.CertFile, "tls-cert-file", "", "server certificate (PEM), reloaded on SIGHUP")
+	fs.StringVar(&cfg.TLS.KeyFile, "tls-key-file", "", "server private key (PEM), reloaded on SIGHUP")
+	fs.StringVar(&cfg.TLS.CAFile, "tls-ca-cert-file", "", "CA certificates (PEM) client and node certificates are verified against, reloaded on SIGHUP")
+	tlsAuth := fs.String("tls-auth-clients", "yes", "yes: clients need a certificate from the CA; optional: verified if presented; no: not asked for")
+	idle := fs.String("timeout", "0", "close clients idle this long (seconds, or a duration such as 5m; 0: never)")
+	keepAlive := fs.String("tcp-keepalive", "300", "TCP keepalive period (seconds, or a duration; 0: off)")
 	adminToken := fs.String("admin-token", "", "bearer token for the HTTP admin and stats API (empty: admin API off)")
 	rulesFile := fs.String("rules", "", "YAML or JSON file of rules, allow/deny entries and tiers to create or update at start")
 	if err := applyEnv(fs); err != nil {
@@ -77,6 +90,23 @@ func run(argv []string, stderr io.Writer) error {
 		return err
 	}
 	var err error
+	switch *protectedMode {
+	case "yes":
+		cfg.ProtectedMode = true
+	case "no":
+		cfg.ProtectedMode = false
+	default:
+		return fmt.Errorf("--protected-mode: want yes or no, got %q", *protectedMode)
+	}
+	if cfg.TLS.ClientAuth, err = tlsconf.ParseClientAuth(*tlsAuth); err != nil {
+		return fmt.Errorf("--tls-auth-clients: %w", err)
+	}
+	if cfg.IdleTimeout, err = parseSeconds(*idle); err != nil {
+		return fmt.Errorf("--timeout: %w", err)
+	}
+	if cfg.TCPKeepAlive, err = parseSeconds(*keepAlive); err != nil {
+		return fmt.Errorf("--tcp-keepalive: %w", err)
+	}
 	if cfg.MaxKeyBytes, err = parseSize(*maxKey); err != nil {
 		return fmt.Errorf("--max-key-bytes: %w", err)
 	}
@@ -146,8 +176,13 @@ func run(argv []string, stderr io.Writer) error {
 
 	var web *httpapi.Server
 	if *httpAddr != "" {
+		var webTLS *tls.Config
+		if srv.TLS() != nil {
+			webTLS = srv.TLS().ServerConfig() // HTTPS with the same files
+		}
 		web = httpapi.New(httpapi.Options{
 			Addr:       *httpAddr,
+			TLSConfig:  webTLS,
 			Version:    version(),
 			Now:        srv.Now,
 			Log:        log,
@@ -167,7 +202,12 @@ func run(argv []string, stderr io.Writer) error {
 	// soon as "ready" is logged must shut down gracefully, not kill.
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 	ready := []any{"addr", srv.Addr().String(), "shards", cfg.Shards}
+	if a := srv.TLSAddr(); a != nil {
+		ready = append(ready, "tls", a.String())
+	}
 	if web != nil {
 		ready = append(ready, "http", web.Addr().String())
 	}
@@ -183,7 +223,7 @@ func run(argv []string, stderr io.Writer) error {
 			}
 		}()
 	}
-	if err := waitForShutdown(srv, sigs, served, log); err != nil {
+	if err := waitForShutdown(srv, sigs, hup, served, log); err != nil {
 		return err
 	}
 	state.SetPhase(status.Draining)
@@ -213,15 +253,18 @@ func run(argv []string, stderr io.Writer) error {
 	return nil
 }
 
-// waitForShutdown returns when the server should stop: a client's SHUTDOWN
+// waitForShutdown returns when the server should stop (meanwhile SIGHUP
+// reloads the TLS files): a client's SHUTDOWN
 // (which has already taken its snapshot), or SIGTERM/SIGINT once a snapshot
 // has succeeded. As Redis 7 does, a signal whose snapshot fails is logged
 // and the server keeps serving: limits since the last good snapshot are not
 // thrown away by a disk problem. Signal again once it is fixed, send
 // SHUTDOWN NOSAVE (or FORCE), or SIGKILL to give them up.
-func waitForShutdown(srv *server.Server, sigs <-chan os.Signal, served <-chan error, log *slog.Logger) error {
+func waitForShutdown(srv *server.Server, sigs, hup <-chan os.Signal, served <-chan error, log *slog.Logger) error {
 	for {
 		select {
+		case <-hup:
+			reloadTLS(srv, log)
 		case sig := <-sigs:
 			log.Info("signal received, shutting down", "signal", sig.String())
 			if !srv.SaveOnExit() {
@@ -238,6 +281,46 @@ func waitForShutdown(srv *server.Server, sigs <-chan os.Signal, served <-chan er
 			return err
 		}
 	}
+}
+
+// reloadTLS rereads the TLS files (SIGHUP): new connections get the new
+// certificate, established ones keep theirs; a file that does not load is
+// logged and the previous certificate stays in use.
+func reloadTLS(srv *server.Server, log *slog.Logger) {
+	m := srv.TLS()
+	if m == nil {
+		log.Info("SIGHUP received; no TLS configured, nothing to reload")
+		return
+	}
+	if err := m.Reload(); err != nil {
+		leaf := m.Leaf()
+		log.Error("TLS reload failed; keeping the current certificate", "error", err, "serial", leaf.SerialNumber.String())
+		return
+	}
+	leaf := m.Leaf()
+	log.Info("TLS certificate reloaded", "serial", leaf.SerialNumber.String(), "subject", leaf.Subject.String(), "not_after", leaf.NotAfter)
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return fmt.Sprint(len(*l), " values") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// parseSeconds reads a Redis-style number of seconds ("300") or a Go
+// duration ("5m") and returns nanoseconds.
+func parseSeconds(s string) (int64, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n < 0 || n > math.MaxInt64/int64(time.Second) {
+			return 0, fmt.Errorf("%d seconds is out of range", n)
+		}
+		return n * 1e9, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("want seconds or a duration such as 5m, got %q", s)
+	}
+	return int64(d), nil
 }
 
 // applyEnv sets each flag from RLSERVER_<NAME> when that variable is set;
