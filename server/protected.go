@@ -12,14 +12,14 @@ const errDenied = "DENIED rlserver is running in protected mode because protecte
 	"2) Set up an authentication password for the default user (--requirepass), or switch the default user off and define ACL users (--user, --aclfile). " +
 	"NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside."
 
-// protectedRefuses is protected mode's decision, made when a connection is
+// ProtectedRefuses is protected mode's decision, made when a connection is
 // accepted: refuse it when protected mode is on, the default user can be
 // used without a password (on and nopass: the server is open to whoever
 // reaches it) and the client is not on the loopback interface. A listener
 // bound to loopback only never sees such a client, so in effect this
 // applies when rlserver is bound to another address. remote is the
 // client's "host:port"; one that does not parse is treated as remote.
-func protectedRefuses(enabled, defaultOpen bool, remote string) bool {
+func ProtectedRefuses(enabled, defaultOpen bool, remote string) bool {
 	if !enabled || !defaultOpen {
 		return false
 	}

@@ -20,8 +20,8 @@ func TestProtectedRefuses(t *testing.T) {
 		{false, true, "10.1.2.3:5000", false}, // --protected-mode no
 	}
 	for _, tc := range cases {
-		if got := protectedRefuses(tc.enabled, tc.open, tc.remote); got != tc.want {
-			t.Errorf("protectedRefuses(%v, %v, %s) = %v, want %v", tc.enabled, tc.open, tc.remote, got, tc.want)
+		if got := ProtectedRefuses(tc.enabled, tc.open, tc.remote); got != tc.want {
+			t.Errorf("ProtectedRefuses(%v, %v, %s) = %v, want %v", tc.enabled, tc.open, tc.remote, got, tc.want)
 		}
 	}
 }

@@ -247,7 +247,7 @@ func (s *Server) acceptLoop(ln net.Listener, serve func(net.Conn)) error {
 			nc.Close()
 			continue
 		}
-		if protectedRefuses(s.cfg.ProtectedMode, s.acl.DefaultOpen(), nc.RemoteAddr().String()) {
+		if ProtectedRefuses(s.cfg.ProtectedMode, s.acl.DefaultOpen(), nc.RemoteAddr().String()) {
 			// Answered in plaintext, also on the TLS port, as Redis does:
 			// the refusal happens before any handshake.
 			s.stats.rejectedConns.Add(1)
