@@ -69,18 +69,6 @@ func freePort(t testing.TB) string {
 	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
 
-// waitLog waits (bounded) until the server has logged a line containing s.
-func waitLog(t *testing.T, p *proc, s string) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-		if strings.Contains(p.logs.String(), s) {
-			return
-		}
-		time.Sleep(10 * time.Millisecond) // polling the log, not synchronising
-	}
-	t.Fatalf("the server never logged %q; logs:\n%s", s, p.logs.String())
-}
-
 // The users both servers run with in the auth-path table.
 var authUsers = []string{
 	"--requirepass", "pw",
