@@ -32,10 +32,26 @@ func stringValue(e engine.Entry, num *[20]byte) ([]byte, bool) {
 	return nil, false
 }
 
-func cmdIncr(s *Server, c *Client, args [][]byte, now int64) { incrBy(s, c, args[1], 1, now) }
-func cmdDecr(s *Server, c *Client, args [][]byte, now int64) { incrBy(s, c, args[1], -1, now) }
+// The handlers of commands flagged flagDenyOOM start with refuseOOM: over
+// maxmemory Redis refuses them before looking at their arguments, whether
+// or not the key exists (see memory.go).
+
+func cmdIncr(s *Server, c *Client, args [][]byte, now int64) {
+	if !s.refuseOOM(c) {
+		incrBy(s, c, args[1], 1, now)
+	}
+}
+
+func cmdDecr(s *Server, c *Client, args [][]byte, now int64) {
+	if !s.refuseOOM(c) {
+		incrBy(s, c, args[1], -1, now)
+	}
+}
 
 func cmdIncrBy(s *Server, c *Client, args [][]byte, now int64) {
+	if s.refuseOOM(c) {
+		return
+	}
 	n, ok := parseRedisInt(args[2])
 	if !ok {
 		c.out = appendError(c.out, errNotInteger)
@@ -45,6 +61,9 @@ func cmdIncrBy(s *Server, c *Client, args [][]byte, now int64) {
 }
 
 func cmdDecrBy(s *Server, c *Client, args [][]byte, now int64) {
+	if s.refuseOOM(c) {
+		return
+	}
 	n, ok := parseRedisInt(args[2])
 	if !ok {
 		c.out = appendError(c.out, errNotInteger)
@@ -95,6 +114,9 @@ func incrBy(s *Server, c *Client, key []byte, delta, now int64) {
 // precision and formatted as Redis does, so the stored text matches Redis
 // digit for digit.
 func cmdIncrByFloat(s *Server, c *Client, args [][]byte, now int64) {
+	if s.refuseOOM(c) {
+		return
+	}
 	nowMs := now / 1e6
 	key := args[1]
 	sh, h := s.lockKey(c, key)
@@ -162,6 +184,9 @@ func cmdPSetEx(s *Server, c *Client, args [][]byte, now int64) {
 
 // setWithExpiry is SETEX/PSETEX key amount value.
 func setWithExpiry(s *Server, c *Client, args [][]byte, now int64, unit, name string) {
+	if s.refuseOOM(c) {
+		return
+	}
 	nowMs := now / 1e6
 	at, ok := expireArg(c, []byte(unit), args[2], nowMs, name)
 	if !ok {
@@ -178,6 +203,9 @@ func setWithExpiry(s *Server, c *Client, args [][]byte, now int64, unit, name st
 }
 
 func cmdSetNX(s *Server, c *Client, args [][]byte, now int64) {
+	if s.refuseOOM(c) {
+		return
+	}
 	nowMs := now / 1e6
 	key := args[1]
 	sh, h := s.lockKey(c, key)
@@ -314,6 +342,9 @@ func cmdMSetNX(s *Server, c *Client, args [][]byte, now int64) { mset(s, c, args
 // expiries; with nx nothing is set if any key exists. At maxmemory the
 // whole command is refused if it would create a key.
 func mset(s *Server, c *Client, args [][]byte, now int64, nx bool) {
+	if s.refuseOOM(c) {
+		return
+	}
 	name := "mset"
 	if nx {
 		name = "msetnx"
@@ -326,12 +357,7 @@ func mset(s *Server, c *Client, args [][]byte, now int64, nx bool) {
 	defer s.lockKeys(c, args, 1, 2)()
 	for i := 1; i < len(args); i += 2 {
 		h := engine.Hash(args[i])
-		if !s.store.ShardOf(h).Exists(h, args[i], nowMs) {
-			if c.overLimit {
-				c.out = appendError(c.out, errOOM)
-				return
-			}
-		} else if nx {
+		if nx && s.store.ShardOf(h).Exists(h, args[i], nowMs) {
 			c.out = redcon.AppendInt(c.out, 0)
 			return
 		}

@@ -127,6 +127,11 @@ func TestMaxMemoryRefusesGrowth(t *testing.T) {
 			t.Fatalf("%v = %#v", cmd, got)
 		}
 	}
+	for _, c := range []*rawConn{rc, ref} {
+		if got, _ := c.do("INCR", "ctr"); got != int64(1) {
+			t.Fatalf("INCR = %#v", got)
+		}
+	}
 	// Fill rlserver with new keys until it refuses one.
 	fill := func(rc *rawConn, name string) {
 		t.Helper()
@@ -164,6 +169,17 @@ func TestMaxMemoryRefusesGrowth(t *testing.T) {
 		for name, c := range map[string]*rawConn{"rlserver": rc, "redis": ref} {
 			if got, _ := c.do("SET", key, big); got != oom {
 				t.Fatalf("%s: SET of an existing key over maxmemory = %#v", name, got)
+			}
+		}
+	}
+	// Every other write Redis flags deny-oom is refused as well on keys that
+	// exist (counters, SETEX, SETNX, MSET ...), by both servers.
+	for _, cmd := range [][]string{{"INCR", "ctr"}, {"INCRBY", "ctr", "5"}, {"DECR", "ctr"}, {"DECRBY", "ctr", "x"},
+		{"INCRBYFLOAT", "ctr", "1.5"}, {"SETEX", "big:0", "100", big}, {"PSETEX", "big:0", "100000", "x"},
+		{"SETNX", "big:0", "x"}, {"MSET", "big:0", "x", "big:1", "y"}, {"MSETNX", "big:0", "x"}} {
+		for name, c := range map[string]*rawConn{"rlserver": rc, "redis": ref} {
+			if got, _ := c.do(cmd...); got != oom {
+				t.Errorf("%s: %.30q over maxmemory = %#v", name, cmd, got)
 			}
 		}
 	}
