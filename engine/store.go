@@ -131,8 +131,8 @@ const perKeyBytes = 56
 const windowBytes = 24
 
 // Bytes returns the store's logical size: perKeyBytes per key, plus keys
-// longer than 16 bytes, string values and sliding-log entries (8 bytes
-// each). It is what maxmemory is compared with; the process's RSS is
+// longer than 16 bytes, string values, window states (windowBytes each),
+// sliding-log entries (8 bytes each) and the other kinds' side storage. It is what maxmemory is compared with; the process's RSS is
 // about 1.2x this at 1M keys. Safe to call without locks.
 func (s *Store) Bytes() int64 { return s.bytes.Load() }
 
