@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -224,4 +226,49 @@ func FuzzDecodeZset(f *testing.F) {
 			t.Fatalf("canonical encoding does not round-trip: %v", err)
 		}
 	})
+}
+
+// BenchmarkZsetMemory measures live heap bytes per sorted-set member (after
+// a full collection, the figure comparable to Redis's used_memory) for 1M
+// members spread over sets of a given size, with sliding-log members: a
+// 16-digit microsecond timestamp, or a 36-byte UUID-like string.
+//
+//	go test ./engine -run XXX -bench ZsetMemory -benchtime 1x
+func BenchmarkZsetMemory(b *testing.B) {
+	const total = 1_000_000
+	for _, per := range []int{100, 1000, 100_000} {
+		for _, kind := range []string{"ts", "uuid"} {
+			b.Run(fmt.Sprintf("%s/%d", kind, per), func(b *testing.B) {
+				for b.Loop() {
+					runtime.GC()
+					var before, after runtime.MemStats
+					runtime.ReadMemStats(&before)
+					st := NewStore(256)
+					rng := rand.New(rand.NewPCG(1, 2))
+					member := make([]byte, 0, 36)
+					for k := range total / per {
+						key := []byte(fmt.Sprint("zlog:", k))
+						h := Hash(key)
+						sh := st.ShardOf(h)
+						z := sh.NewZset(h, key, 0)
+						for i := range per {
+							ts := 1795730160000000 + int64(i)*1000 + int64(k)
+							if kind == "ts" {
+								member = strconv.AppendInt(member[:0], ts, 10)
+							} else {
+								member = fmt.Appendf(member[:0], "%08x-%04x-4%03x-a%03x-%012x", rng.Uint32(), rng.Uint32()&0xffff, rng.Uint32()&0xfff, rng.Uint32()&0xfff, rng.Uint64()&0xffffffffffff)
+							}
+							z.Insert(float64(ts), member)
+						}
+						sh.ZsetChanged(h, key, z, 0)
+					}
+					runtime.GC()
+					runtime.ReadMemStats(&after)
+					b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/total, "heap_B/member")
+					b.ReportMetric(float64(st.Bytes())/total, "logical_B/member")
+					runtime.KeepAlive(st)
+				}
+			})
+		}
+	}
 }

@@ -1,12 +1,15 @@
 package tests
 
 import (
+	"context"
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"sync"
 	"testing"
+
+	"github.com/redis/rueidis"
 )
 
 // libraryOutcome is what tests/node/libs.js reports for one library: the
@@ -94,5 +97,31 @@ func TestNodeLibraries(t *testing.T) {
 				t.Errorf("expiry phase: %+v", ours.Expiry)
 			}
 		})
+	}
+}
+
+// rueidis ships a builder for Redis 8.8's GCRA command (the README says so;
+// ioredis 6, node-redis 6 and go-redis v9.23 do not): it reaches rlserver's
+// GCRA and answers the five-integer reply.
+func TestRueidisGcraBuilder(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{srv.Addr}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	var got [][]int64
+	for range 3 {
+		v, err := c.Do(ctx, c.B().Gcra().Key("rueidis:gcra").MaxBurst(1).TokensPerPeriod(5).Period(0.5).Count(1).Build()).AsIntSlice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, v)
+	}
+	// Burst 1 (limit 2), 5 per 0.5 s: two calls fit, the third waits.
+	if got[0][0] != 0 || got[1][0] != 0 || got[2][0] != 1 || got[0][1] != 2 || got[1][2] != 0 {
+		t.Fatalf("GCRA through rueidis's builder = %v", got)
 	}
 }
