@@ -207,12 +207,12 @@ func cmdInfo(s *Server, c *Client, args [][]byte, now int64) {
 	section("Persistence", s.persistenceInfo()...)
 	section("Stats",
 		"total_connections_received", strconv.FormatInt(s.stats.connections.Load(), 10),
-		"total_commands_processed", strconv.FormatInt(s.stats.commands.Load(), 10),
+		"total_commands_processed", strconv.FormatUint(s.totalCalls(), 10),
 		"rejected_connections", strconv.FormatInt(s.stats.rejectedConns.Load(), 10),
 		"expired_keys", strconv.FormatInt(s.stats.expiredKeys.Load(), 10),
 		"evicted_keys", strconv.FormatInt(s.stats.evictedKeys.Load(), 10),
 		"expire_sweep_batches", strconv.FormatInt(s.stats.sweepBatches.Load(), 10),
-		"total_error_replies", strconv.FormatInt(s.stats.errorReplies.Load(), 10),
+		"total_error_replies", strconv.FormatUint(errorReplies(s), 10),
 		"protocol_errors", strconv.FormatInt(s.stats.protocolErrors.Load(), 10),
 		"recovered_panics", strconv.FormatInt(s.stats.recoveredPanics.Load(), 10),
 	)
@@ -329,4 +329,9 @@ func (s *Server) appendCommandInfo(c *Client, names []string) {
 		c.out = redcon.AppendArray(c.out, 0)
 		c.out = redcon.AppendArray(c.out, 0)
 	}
+}
+
+func errorReplies(s *Server) uint64 {
+	_, _, total := s.errorTotals()
+	return total
 }

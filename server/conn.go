@@ -50,6 +50,14 @@ type Client struct {
 
 	overLimit bool // the store is at maxmemory: this command may not create keys
 
+	// st holds this client's command counters (the event loop's, or one
+	// shared by a few goroutine-front clients); see cmdstats.go.
+	st *statShard
+	// nextNow is the clock reading that ended the previous command of the
+	// current batch; the next command starts at it (hasNext).
+	nextNow int64
+	hasNext bool
+
 	track trackingState
 
 	in  inbuf     // unparsed input
@@ -108,6 +116,7 @@ func (s *Server) newClient(conn clientConn, addr, laddr string, fd int) *Client 
 	}
 	c.user.Store(s.acl.Default())
 	c.req.bulk = -1
+	c.st = s.statShards[int(c.id)%len(s.statShards)]
 	c.lastCmd.Store(c.created)
 	s.mu.Lock()
 	s.clients[c.id] = c
@@ -142,6 +151,7 @@ func (s *Server) limits(c *Client) parseLimits {
 // output or query limit).
 func (s *Server) consume(c *Client, in []byte) (used int, more, ok bool) {
 	lim := s.limits(c)
+	c.hasNext = false // time passed since the last batch
 	for used < len(in) {
 		n, args, perr := c.req.next(in[used:], &lim)
 		if perr != "" {
@@ -181,8 +191,9 @@ func (s *Server) protocolError(c *Client, msg string) {
 		s.log.Warn("closing client that reached the query buffer limit", "client", c.addr)
 		return
 	}
-	s.stats.errorReplies.Add(1)
-	c.out = appendError(c.out, "ERR Protocol error: "+msg)
+	msg = "ERR Protocol error: " + msg
+	c.st.countError([]byte(msg))
+	c.out = appendError(c.out, msg)
 	s.log.Debug("protocol error, closing connection", "client", c.addr, "error", msg)
 }
 
@@ -210,6 +221,7 @@ func (c *Client) flush(done bool) error {
 	if len(c.out) == 0 {
 		return nil
 	}
+	c.st.netOut.Add(uint64(len(c.out)))
 	err := c.conn.write(c.out)
 	c.out = c.out[:0]
 	if cap(c.out) > 4*flushThreshold {
@@ -376,6 +388,7 @@ func (s *Server) serveConn(nc net.Conn) {
 		if n == 0 && err != nil {
 			return
 		}
+		c.st.netIn.Add(uint64(n))
 		c.in.w += n
 		c.lastCmd.Store(s.clock.Now()) // input: not idle (timeout, CLIENT LIST)
 		c.begin()
@@ -435,4 +448,14 @@ func (s *Server) guard(c *Client, start int) {
 		s.log.Error("command panicked", "client", c.addr, "panic", r, "stack", string(debug.Stack()))
 		c.out = appendError(c.out[:start], "ERR internal error")
 	}
+}
+
+// clockNow returns the instant the next command starts: the reading that
+// ended the previous command of the batch, or a fresh one.
+func (c *Client) clockNow(s *Server) int64 {
+	if c.hasNext {
+		c.hasNext = false
+		return c.nextNow
+	}
+	return s.clock.Now()
 }

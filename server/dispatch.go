@@ -20,6 +20,7 @@ const (
 	flagDenyOOM                          // may create a key: refused at maxmemory
 	flagKeepCaching                      // CLIENT CACHING carries over it (CLIENT, MULTI)
 	flagDangerous                        // in ACL category @dangerous (besides admin and keyspace-wide writes)
+	flagLimiter                          // a limiter check: its reply's first integer is 1 when limited (metrics)
 )
 
 type handler func(s *Server, c *Client, args [][]byte, now int64)
@@ -28,6 +29,7 @@ type handler func(s *Server, c *Client, args [][]byte, now int64)
 // (positive = exactly N including the name, negative = at least N) and key
 // positions (first, last, step; last -1 = through the end).
 type command struct {
+	id       int // index in Server.cmdList and in the stat shards
 	name     string
 	arity    int
 	flags    cmdFlags
@@ -107,7 +109,6 @@ func (s *Server) lookup(name []byte) *command {
 // every command shares (lookup, authentication, arity, key sizes), then
 // queueing inside MULTI or running it through call.
 func (s *Server) execute(c *Client, args [][]byte) {
-	s.stats.commands.Add(1)
 	cmd := s.lookup(args[0])
 	if cmd == nil {
 		s.reject(c, nil, unknownCommand(args))
@@ -137,29 +138,28 @@ func (s *Server) execute(c *Client, args [][]byte) {
 		return
 	}
 	if c.multi && cmd.flags&flagTxControl == 0 {
-		s.queue(c, args)
+		s.queue(c, cmd, args)
 		return
 	}
-	now := s.clock.Now()
+	now := c.clockNow(s)
 	c.lastName.Store(cmd)
 	c.lastSub.Store(cmd.subName(args))
 	c.lastCmd.Store(now)
 	s.call(c, cmd, args, now)
 }
 
-// reject answers a command refused before it ran; inside MULTI the
-// transaction is then aborted at EXEC, as in Redis. A refused EXEC itself
-// discards the transaction and says why, in Redis's words.
+// reject answers a command refused before it ran (cmd is nil for an
+// unknown command); inside MULTI the transaction is then aborted at EXEC,
+// as in Redis. A refused EXEC itself discards the transaction and says
+// why, in Redis's words.
 func (s *Server) reject(c *Client, cmd *command, msg string) {
-	s.stats.errorReplies.Add(1)
 	if cmd != nil && cmd.name == "exec" {
 		c.multi, c.queued, c.queuedSize, c.multiErr = false, nil, 0, false
-		c.out = appendError(c.out, "EXECABORT Transaction discarded because of: "+strings.TrimPrefix(msg, "ERR "))
-		return
-	}
-	if c.multi {
+		msg = "EXECABORT Transaction discarded because of: " + strings.TrimPrefix(msg, "ERR ")
+	} else if c.multi {
 		c.multiErr = true
 	}
+	s.rejected(c, cmd, msg)
 	c.out = appendError(c.out, msg)
 }
 
@@ -167,7 +167,7 @@ func (s *Server) reject(c *Client, cmd *command, msg string) {
 // client-query-buffer-limit: its arguments and argOverhead for each, and
 // as many again for each command; past it the command is refused and the
 // transaction aborted, so a client cannot grow memory through MULTI.
-func (s *Server) queue(c *Client, args [][]byte) {
+func (s *Server) queue(c *Client, cmd *command, args [][]byte) {
 	size := argOverhead * (len(args) + 2)
 	for _, a := range args {
 		size += len(a)
@@ -195,6 +195,10 @@ const errMultiFull = "ERR MULTI queue is full (client-query-buffer-limit); the t
 func (s *Server) call(c *Client, cmd *command, args [][]byte, now int64) {
 	start := len(c.out)
 	outer := !c.locks.active()
+	began := now // an outer call's now was read as it began
+	if !outer {
+		began = s.clock.Now() // nested in EXEC: now is EXEC's
+	}
 	// Eviction takes shard locks itself: it runs before any is held.
 	c.overLimit = cmd.flags&flagDenyOOM != 0 && s.memoryFull(c)
 	if outer {
@@ -212,9 +216,11 @@ func (s *Server) call(c *Client, cmd *command, args [][]byte, now int64) {
 	for len(c.locks.temp) > 0 {
 		s.unlockTemp(c, c.locks.temp[len(c.locks.temp)-1]) // a handler that panicked holding one
 	}
-	if len(c.out) > start && c.out[start] == '-' {
-		s.stats.errorReplies.Add(1)
-	}
+	// The clock reading that ends this command starts the next one of
+	// the batch (clockNow): timing costs no extra read.
+	end := s.clock.Now()
+	c.nextNow, c.hasNext = end, outer
+	s.record(c, cmd, start, end-began)
 	if cmd.flags&flagWrite != 0 && s.saver != nil {
 		s.saver.Changed()
 	}

@@ -25,6 +25,7 @@ var epollWait = unix.EpollWait
 
 type eventLoop struct {
 	s        *Server
+	index    int // which loop: its stat shard
 	epfd     int
 	wakefd   int // eventfd: new connections, pushes to flush, or shutdown
 	mu       sync.Mutex
@@ -63,6 +64,7 @@ func (s *Server) serveEpoll() error {
 		if err != nil {
 			return err
 		}
+		l.index = i % len(s.statShards)
 		loops[i] = l
 		s.wg.Add(1)
 		go l.run()
@@ -85,6 +87,7 @@ func (s *Server) serveEpoll() error {
 		next++
 		ec := &epollConn{loop: l, fd: fd}
 		c := s.newClient(ec, addr, laddr, fd)
+		c.st = s.statShards[l.index] // the loop's own counters
 		l.mu.Lock()
 		l.incoming = append(l.incoming, c)
 		l.mu.Unlock()
@@ -278,6 +281,7 @@ func (l *eventLoop) readable(c *Client, ec *epollConn) {
 		return
 	}
 	c.lastCmd.Store(l.s.clock.Now()) // input: not idle (timeout, CLIENT LIST)
+	c.st.netIn.Add(uint64(n))
 	var data []byte
 	if fromLoop {
 		data = l.buf[:n]

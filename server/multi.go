@@ -61,8 +61,9 @@ func cmdExec(s *Server, c *Client, args [][]byte, now int64) {
 			if at > 0 {
 				reason = "no permission to touch the specified keys"
 			}
-			s.stats.errorReplies.Add(1)
-			c.out = appendError(c.out, "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: "+reason)
+			msg := "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: " + reason
+			s.rejected(c, cmd, msg)
+			c.out = appendError(c.out, msg)
 			continue
 		}
 		s.call(c, cmd, q, now)

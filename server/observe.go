@@ -1,6 +1,7 @@
 package server
 
 import (
+	"slices"
 	"time"
 
 	"github.com/rlserver/rlserver/engine"
@@ -22,6 +23,7 @@ var kindNames = [engine.NumKinds]string{
 // scheduler's) scrapeable through reg.
 func (s *Server) RegisterMetrics(reg *metrics.Registry) {
 	reg.SetServer(s)
+	reg.AddCommands(s)
 	if s.saver != nil {
 		reg.SetSnapshots(snapshotSource{s})
 	}
@@ -49,22 +51,33 @@ func (s *Server) ServerStats() metrics.ServerStats {
 			keys[kindNames[k]] = int64(n)
 		}
 	}
+	errs := map[string]uint64{
+		"protocol": uint64(s.stats.protocolErrors.Load()),
+		"panic":    uint64(s.stats.recoveredPanics.Load()),
+	}
+	_, byCode, _ := s.errorTotals()
+	for code, n := range byCode {
+		if !slices.Contains(metrics.ErrorTypes, code) || code == "protocol" || code == "panic" || code == "other" {
+			code = "other" // the label's values are a fixed set
+		}
+		errs[code] += n
+	}
+	in, out := s.netTotals()
 	return metrics.ServerStats{
+		NetInputBytes:       in,
+		NetOutputBytes:      out,
 		ConnectedClients:    int64(nclients),
 		MaxClients:          int64(s.cfg.MaxClients),
 		ConnectionsReceived: uint64(s.stats.connections.Load()),
 		RejectedConnections: uint64(s.stats.rejectedConns.Load()),
-		CommandsProcessed:   uint64(s.stats.commands.Load()),
+		CommandsProcessed:   s.totalCalls(),
 		Keys:                keys,
 		StoreBytes:          s.store.Bytes(),
 		MaxMemory:           s.cfg.MaxMemory,
 		ExpiredKeys:         uint64(s.stats.expiredKeys.Load()),
 		EvictedKeys:         uint64(s.stats.evictedKeys.Load()),
-		Errors: map[string]uint64{
-			"protocol": uint64(s.stats.protocolErrors.Load()),
-			"panic":    uint64(s.stats.recoveredPanics.Load()),
-		},
-		Started: s.started,
+		Errors:              errs,
+		Started:             s.started,
 	}
 }
 

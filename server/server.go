@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,10 @@ type Server struct {
 	store *engine.Store
 	clock *Clock
 	cmds  map[string]*command
+	// cmdList is the command table by id (table order).
+	cmdList []*command
+	// statShards hold command counters; see cmdstats.go.
+	statShards []*statShard
 
 	ln        net.Listener // plaintext RESP; nil when serving TLS only
 	tlsLn     net.Listener // RESP over TLS; nil without a TLS port
@@ -53,13 +58,11 @@ type Server struct {
 
 type stats struct {
 	connections     atomic.Int64
-	commands        atomic.Int64
 	rejectedConns   atomic.Int64
 	expiredKeys     atomic.Int64
 	evictedKeys     atomic.Int64
 	sweepBatches    atomic.Int64
 	protocolErrors  atomic.Int64
-	errorReplies    atomic.Int64 // every error reply (INFO total_error_replies)
 	recoveredPanics atomic.Int64
 }
 
@@ -101,6 +104,11 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 			return nil, err
 		}
 	}
+	for _, cmd := range s.cmds {
+		s.cmdList = append(s.cmdList, cmd)
+	}
+	slices.SortFunc(s.cmdList, func(a, b *command) int { return a.id - b.id })
+	s.statShards = newStatShards(max(goroutineStatShards(), cfg.IOThreads), len(s.cmdList))
 	if cfg.DataDir != "" {
 		mode := persistence.RecoverRefuse
 		if cfg.RecoverPrevious {

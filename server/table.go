@@ -3,14 +3,14 @@ package server
 // commandTable is the one place commands are declared.
 func commandTable() map[string]*command {
 	cmds := []*command{
-		{name: "cl.throttle", arity: -1, flags: flagWrite | flagDenyOOM, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "GCRA rate limit, byte-for-byte redis-cell", run: cmdThrottle},
+		{name: "cl.throttle", arity: -1, flags: flagWrite | flagDenyOOM | flagLimiter, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "GCRA rate limit, byte-for-byte redis-cell", run: cmdThrottle},
 		{name: "cl.peek", arity: -5, flags: flagReadOnly, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "What CL.THROTTLE would answer, changing nothing", run: cmdPeek},
-		{name: "gcra", arity: -5, flags: flagWrite | flagDenyOOM, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "GCRA rate limit with a decimal period (Redis 8.8's design)", run: cmdGCRA},
-		{name: "sw.throttle", arity: -4, flags: flagWrite | flagDenyOOM, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "Sliding window counter rate limit", run: windowCommand(slidingWin, false)},
+		{name: "gcra", arity: -5, flags: flagWrite | flagDenyOOM | flagLimiter, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "GCRA rate limit with a decimal period (Redis 8.8's design)", run: cmdGCRA},
+		{name: "sw.throttle", arity: -4, flags: flagWrite | flagDenyOOM | flagLimiter, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "Sliding window counter rate limit", run: windowCommand(slidingWin, false)},
 		{name: "sw.peek", arity: -4, flags: flagReadOnly, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "What SW.THROTTLE would answer, changing nothing", run: windowCommand(slidingWin, true)},
-		{name: "swlog.throttle", arity: -4, flags: flagWrite | flagDenyOOM, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "Sliding window log (exact) rate limit", run: windowCommand(slidingLog, false)},
+		{name: "swlog.throttle", arity: -4, flags: flagWrite | flagDenyOOM | flagLimiter, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "Sliding window log (exact) rate limit", run: windowCommand(slidingLog, false)},
 		{name: "swlog.peek", arity: -4, flags: flagReadOnly, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "What SWLOG.THROTTLE would answer, changing nothing", run: windowCommand(slidingLog, true)},
-		{name: "fw.throttle", arity: -4, flags: flagWrite | flagDenyOOM, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "Fixed window rate limit (windows aligned to the epoch)", run: windowCommand(fixedWindow, false)},
+		{name: "fw.throttle", arity: -4, flags: flagWrite | flagDenyOOM | flagLimiter, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "Fixed window rate limit (windows aligned to the epoch)", run: windowCommand(fixedWindow, false)},
 		{name: "fw.peek", arity: -4, flags: flagReadOnly, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "What FW.THROTTLE would answer, changing nothing", run: windowCommand(fixedWindow, true)},
 
 		{name: "rl.check", arity: -3, flags: flagWrite | flagDenyOOM | flagAllKeys, group: "limiter", summary: "Decide a request against the rules engine (the HTTP check over RESP)", run: cmdNoRules},
@@ -98,7 +98,8 @@ func commandTable() map[string]*command {
 		{name: "readwrite", arity: 1, group: "cluster", summary: "Cluster read mode (cluster support disabled)", run: cmdNoCluster},
 	}
 	m := make(map[string]*command, len(cmds))
-	for _, c := range cmds {
+	for i, c := range cmds {
+		c.id = i
 		m[c.name] = c
 		if len(c.subs) > 0 {
 			c.subNames = make(map[string]*string, len(c.subs))

@@ -186,3 +186,74 @@ func TestMetricsHealthAndStatus(t *testing.T) {
 		t.Errorf("http_requests_total{unmatched,404} = %v", got)
 	}
 }
+
+// TestMetricsCountExactly runs a scripted workload over one raw connection
+// and checks that every counter moved by exactly what it did.
+func TestMetricsCountExactly(t *testing.T) {
+	t.Parallel()
+	srv, maddr := startObserved(t)
+	rc := newRaw(dial(t, srv.Addr))
+	const m = "qx7marker"
+	script := [][]string{
+		{"CL.THROTTLE", m + "a", "1", "1", "60"}, // allowed
+		{"CL.THROTTLE", m + "a", "1", "1", "60"}, // allowed
+		{"CL.THROTTLE", m + "a", "1", "1", "60"}, // limited
+		{"CL.THROTTLE", m + "a", m, "1", "60"},   // failed: Cell error
+		{"SET", m + "s", m},
+		{"CL.THROTTLE", m + "s", "1", "1", "60"}, // failed: WRONGTYPE
+		{"GCRA", m + "g", "0", "1", "1"},         // allowed
+		{"GCRA", m + "g", "0", "1", "1"},         // limited
+		{"SW.THROTTLE", m + "w", "2", "60"},      // allowed
+		{"SW.THROTTLE", m + "w", "2", "60"},      // allowed
+		{"SW.THROTTLE", m + "w", "2", "60"},      // limited
+		{"SW.THROTTLE", m + "w"},                 // rejected: arity
+		{"CL.PEEK", m + "a", "1", "1", "60"},     // not a check: no verdict counted
+		{"NOSUCH" + m, m},                        // unknown: an ERR, no command
+	}
+	if _, err := rc.pipeline(script...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.do("PING"); err != nil {
+		t.Fatal(err)
+	}
+	f := scrape(t, maddr)
+	want := []struct {
+		name   string
+		labels []string
+		v      float64
+	}{
+		{"rate_limiter_requests_total", []string{"command", "cl.throttle", "result", "allowed"}, 2},
+		{"rate_limiter_requests_total", []string{"command", "cl.throttle", "result", "limited"}, 1},
+		{"rate_limiter_requests_total", []string{"command", "cl.throttle", "result", "error"}, 2},
+		{"rate_limiter_requests_total", []string{"command", "gcra", "result", "allowed"}, 1},
+		{"rate_limiter_requests_total", []string{"command", "gcra", "result", "limited"}, 1},
+		{"rate_limiter_requests_total", []string{"command", "gcra", "result", "error"}, 0},
+		{"rate_limiter_requests_total", []string{"command", "sw.throttle", "result", "allowed"}, 2},
+		{"rate_limiter_requests_total", []string{"command", "sw.throttle", "result", "limited"}, 1},
+		{"rate_limiter_requests_total", []string{"command", "sw.throttle", "result", "error"}, 1},
+		{"rate_limiter_requests_total", []string{"command", "cl.peek"}, -1},
+		{"rate_limiter_check_duration_seconds", []string{"command", "cl.throttle"}, 5},
+		{"rate_limiter_check_duration_seconds", []string{"command", "sw.throttle"}, 3},
+		{"rate_limiter_commands_total", []string{"command", "cl.throttle"}, 5},
+		{"rate_limiter_commands_total", []string{"command", "sw.throttle"}, 3},
+		{"rate_limiter_commands_total", []string{"command", "cl.peek"}, 1},
+		{"rate_limiter_commands_total", []string{"command", "ping"}, 1},
+		{"rate_limiter_commands_rejected_total", []string{"command", "sw.throttle"}, 1},
+		{"rate_limiter_commands_failed_total", []string{"command", "cl.throttle"}, 2},
+		{"rate_limiter_errors_total", []string{"type", "ERR"}, 2},
+		{"rate_limiter_errors_total", []string{"type", "Cell"}, 1},
+		{"rate_limiter_errors_total", []string{"type", "WRONGTYPE"}, 1},
+		{"rate_limiter_errors_total", []string{"type", "other"}, 0},
+		// 5 + 2 + 3 + PEEK + SET + PING; the rejected and unknown ones never ran.
+		{"rate_limiter_commands_processed_total", nil, 13},
+	}
+	for _, w := range want {
+		if got := sample(f, w.name, w.labels...); got != w.v {
+			t.Errorf("%s%v = %v, want %v", w.name, w.labels, got, w.v)
+		}
+	}
+	if in, out := sample(f, "rate_limiter_net_input_bytes_total"), sample(f, "rate_limiter_net_output_bytes_total"); in < 300 || out < 100 {
+		t.Errorf("net bytes in %v out %v", in, out)
+	}
+	checkNoRequestData(t, f, m)
+}
