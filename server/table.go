@@ -13,7 +13,7 @@ func commandTable() map[string]*command {
 		{name: "fw.throttle", arity: -4, flags: flagWrite | flagDenyOOM | flagLimiter, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "Fixed window rate limit (windows aligned to the epoch)", run: windowCommand(fixedWindow, false)},
 		{name: "fw.peek", arity: -4, flags: flagReadOnly, firstKey: 1, lastKey: 1, step: 1, group: "limiter", summary: "What FW.THROTTLE would answer, changing nothing", run: windowCommand(fixedWindow, true)},
 
-		{name: "rl.check", arity: -3, flags: flagWrite | flagDenyOOM | flagAllKeys, group: "limiter", summary: "Decide a request against the rules engine (the HTTP check over RESP)", run: cmdNoRules},
+		{name: "rl.check", arity: -3, flags: flagWrite | flagDenyOOM | flagAllKeys | flagLimiter, group: "limiter", summary: "Decide a request against the rules engine (the HTTP check over RESP)", run: cmdNoRules},
 		{name: "rl.rules", arity: -1, flags: flagReadOnly, group: "limiter", summary: "List the rules engine's rules as JSON", run: cmdNoRules},
 
 		{name: "get", arity: 2, flags: flagReadOnly, firstKey: 1, lastKey: 1, step: 1, group: "string", summary: "Get a key's value (a limiter's TAT)", run: cmdGet},
