@@ -118,10 +118,12 @@ func (s *sketch) estimate(idx [cmsDepth]uint32) (total, rejected int64) {
 
 // spaceSaving keeps the k most frequent keys approximately (Metwally et
 // al.): a key not tracked replaces the least counted one and inherits its
-// count as its error bound.
+// count as its error bound. The entries form a min-heap on count, so an
+// update costs O(log k).
 type spaceSaving struct {
-	mu      sync.Mutex
-	entries map[string]*hitter
+	mu    sync.Mutex
+	index map[string]int // key → position in heap
+	heap  []hitter
 }
 
 type hitter struct {
@@ -136,26 +138,60 @@ func (s *spaceSaving) add(key string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.entries == nil {
-		s.entries = make(map[string]*hitter, topK)
+	if s.index == nil {
+		s.index = make(map[string]int, topK)
 	}
-	if h := s.entries[key]; h != nil {
-		h.count++
+	if i, ok := s.index[key]; ok {
+		s.heap[i].count++
+		s.down(i)
 		return
 	}
-	if len(s.entries) < topK {
-		s.entries[strings.Clone(key)] = &hitter{key: strings.Clone(key), count: 1}
-		return
-	}
-	var low *hitter
-	for _, h := range s.entries {
-		if low == nil || h.count < low.count {
-			low = h
-		}
-	}
-	delete(s.entries, low.key)
 	k := strings.Clone(key)
-	s.entries[k] = &hitter{key: k, count: low.count + 1, err: low.count}
+	if len(s.heap) < topK {
+		s.heap = append(s.heap, hitter{key: k, count: 1})
+		s.index[k] = len(s.heap) - 1
+		s.up(len(s.heap) - 1)
+		return
+	}
+	low := s.heap[0]
+	delete(s.index, low.key)
+	s.heap[0] = hitter{key: k, count: low.count + 1, err: low.count}
+	s.index[k] = 0
+	s.down(0)
+}
+
+func (s *spaceSaving) swap(i, j int) {
+	s.heap[i], s.heap[j] = s.heap[j], s.heap[i]
+	s.index[s.heap[i].key] = i
+	s.index[s.heap[j].key] = j
+}
+
+func (s *spaceSaving) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if s.heap[p].count <= s.heap[i].count {
+			return
+		}
+		s.swap(i, p)
+		i = p
+	}
+}
+
+func (s *spaceSaving) down(i int) {
+	for {
+		l, small := 2*i+1, i
+		if l < len(s.heap) && s.heap[l].count < s.heap[small].count {
+			small = l
+		}
+		if r := l + 1; r < len(s.heap) && s.heap[r].count < s.heap[small].count {
+			small = r
+		}
+		if small == i {
+			return
+		}
+		s.swap(i, small)
+		i = small
+	}
 }
 
 // Hitter is one entry of a heavy-hitters list: Count may over-count by at
@@ -168,8 +204,8 @@ type Hitter struct {
 
 func (s *spaceSaving) top(n int) []Hitter {
 	s.mu.Lock()
-	out := make([]Hitter, 0, len(s.entries))
-	for _, h := range s.entries {
+	out := make([]Hitter, 0, len(s.heap))
+	for _, h := range s.heap {
 		out = append(out, Hitter{Key: h.key, Count: h.count, Error: h.err})
 	}
 	s.mu.Unlock()
