@@ -365,7 +365,9 @@ func (e *Engine) State() []Change {
 	for _, ch := range e.objects {
 		out = append(out, *ch)
 	}
-	slices.SortFunc(out, func(a, b Change) int { return cmp.Compare(a.Version, b.Version) })
+	slices.SortFunc(out, func(a, b Change) int {
+		return cmp.Or(cmp.Compare(a.Version, b.Version), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.ID, b.ID))
+	})
 	return out
 }
 

@@ -349,3 +349,35 @@ tiers:
 		t.Fatalf("JSON file: %v", err)
 	}
 }
+
+func TestEncodedStateConvergesNodes(t *testing.T) {
+	t.Parallel()
+	a, b := newEngine(t), newEngine(t)
+	a.cfg.Node, b.cfg.Node = "a", "b"
+	var queue [][]byte
+	a.OnChange(func(ch Change) { queue = append(queue, EncodeChanges(ch)) })
+	mustRule(t, a, `{"id":"r1","limit":5,"window":"1m"}`)
+	mustRule(t, b, `{"id":"r2","limit":6,"window":"1m"}`)
+	a.SetTier("u", "gold", "t", t0)
+	// Broadcasts, delivered twice and in reverse.
+	for i := len(queue) - 1; i >= 0; i-- {
+		for range 2 {
+			if _, err := b.ApplyEncoded(queue[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Push/pull both ways.
+	if _, err := a.ApplyEncoded(b.EncodedState()); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := b.ApplyEncoded(a.EncodedState()); err != nil || n != 0 {
+		t.Fatalf("b learned %d changes from a's state after the broadcasts: %v", n, err)
+	}
+	if dump(a.State()) != dump(b.State()) {
+		t.Fatalf("states differ:\n%s\n%s", dump(a.State()), dump(b.State()))
+	}
+	if _, err := b.ApplyEncoded([]byte("{garbage")); err == nil {
+		t.Fatal("garbage accepted")
+	}
+}
