@@ -71,6 +71,11 @@ func FuzzCommands(f *testing.F) {
 		{"SW.THROTTLE", "w", "4294967295", "4611686018", "4294967295"}, {"SWLOG.THROTTLE", "l", "3", "1", "2"},
 		{"FW.PEEK", "f", "1", "1"}, {"GCRA", "g", "0", "1", "1e-9", "TOKENS", "9223372036854775807"},
 		{"CL.PEEK", "k", "1", "1", "60", "-3"}, {"SAVE"}, {"LASTSAVE"}, {"TYPE", "w"},
+		{"ZADD", "z", "GT", "CH", "INCR", "0x1p3", "m"}, {"ZADD", "z", "1", "a", "-inf", "b", "2.5", "c"},
+		{"ZRANGE", "z", "(1", "+inf", "BYSCORE", "REV", "LIMIT", "0", "-1", "WITHSCORES"},
+		{"ZRANGEBYLEX", "z", "[a", "(c"}, {"ZREMRANGEBYRANK", "z", "-2", "-1"}, {"ZPOPMIN", "z", "3"},
+		{"ZMSCORE", "z", "a", "x"}, {"INCRBYFLOAT", "f", "1e4932"}, {"INCRBY", "i", "-9223372036854775808"},
+		{"GETEX", "k", "PXAT", "1"}, {"MSET", "a", "1", "b", "2"}, {"MGET", "a", "z", "b"}, {"HELLO", "3"},
 	}
 	for _, s := range seeds {
 		f.Add([]byte(bytes.Join(toBytes(s), []byte{0})))
@@ -106,7 +111,7 @@ func respLen(b []byte) int {
 	line := string(b[1:i])
 	n := i + 2
 	switch b[0] {
-	case '+', '-', ':', '_':
+	case '+', '-', ':', '_', ',':
 		return n
 	case '$', '=':
 		l, err := strconv.Atoi(line)
