@@ -113,7 +113,7 @@ func aclDenied(u *acl.User, cmd *command, args [][]byte) (msg string, denied int
 		return "", 0
 	}
 	need := keyAccess(cmd)
-	first, last, step := cmd.keyRange(len(args))
+	first, last, step := cmd.keyRange(args)
 	for i := first; first > 0 && i <= last; i += step {
 		if !u.CanAccessKey(args[i], need) {
 			return errNoPermKey, i

@@ -108,6 +108,13 @@ type Config struct {
 	// Default 10000 (80 KB per key at most); at most MaxLogLimitCap, so
 	// one command can never append more than 128 MiB to a log.
 	MaxLogLimit int
+	// BusyReplyThreshold is how long a script runs (ns) before clients
+	// that need its keys get -BUSY and SCRIPT KILL may stop it (Redis's
+	// busy-reply-threshold). Default 5 s, Redis's.
+	BusyReplyThreshold int64
+	// LuaMemoryLimit caps what one script may allocate (bytes); past it the
+	// script stops with an error. Default 256 MiB.
+	LuaMemoryLimit int64
 	// MaxTrackedKeys caps the client-tracking table (Redis's
 	// tracking-table-max-keys, 1M).
 	MaxTrackedKeys int
@@ -119,24 +126,26 @@ const MaxLogLimitCap = 1 << 24
 // DefaultConfig returns the defaults documented on each field.
 func DefaultConfig() Config {
 	return Config{
-		Bind:             "127.0.0.1",
-		Port:             6379,
-		IOModel:          defaultIOModel(),
-		MaxClients:       10000,
-		Shards:           256,
-		MaxKeyBytes:      64 << 10,
-		MaxBulkBytes:     1 << 20,
-		MaxArgs:          maxMultibulk,
-		MaxQueryBytes:    8 << 20,
-		SweepEvery:       100e6,
-		SweepBudget:      64,
-		MaxTrackedKeys:   1 << 20,
-		MaxLogLimit:      10000,
-		DataDir:          "data",
-		MaxMemoryPolicy:  "noeviction",
-		SnapshotInterval: 30e9,
-		ProtectedMode:    true,
-		TCPKeepAlive:     300e9,
+		Bind:               "127.0.0.1",
+		Port:               6379,
+		IOModel:            defaultIOModel(),
+		MaxClients:         10000,
+		Shards:             256,
+		MaxKeyBytes:        64 << 10,
+		MaxBulkBytes:       1 << 20,
+		MaxArgs:            maxMultibulk,
+		MaxQueryBytes:      8 << 20,
+		SweepEvery:         100e6,
+		SweepBudget:        64,
+		MaxTrackedKeys:     1 << 20,
+		BusyReplyThreshold: 5e9,
+		LuaMemoryLimit:     256 << 20,
+		MaxLogLimit:        10000,
+		DataDir:            "data",
+		MaxMemoryPolicy:    "noeviction",
+		SnapshotInterval:   30e9,
+		ProtectedMode:      true,
+		TCPKeepAlive:       300e9,
 	}
 }
 
@@ -185,6 +194,10 @@ func (c Config) Validate() error {
 		return errors.New("snapshot-interval must not be negative")
 	case c.MaxLogLimit < 1 || c.MaxLogLimit > MaxLogLimitCap:
 		return fmt.Errorf("max-log-limit must be between 1 and %d", MaxLogLimitCap)
+	case c.BusyReplyThreshold <= 0:
+		return errors.New("busy-reply-threshold must be positive")
+	case c.LuaMemoryLimit < 1<<20:
+		return errors.New("lua-memory-limit must be at least 1mb")
 	case c.MaxTrackedKeys < 1:
 		return errors.New("tracking-table-max-keys must be at least 1")
 	}

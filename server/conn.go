@@ -45,6 +45,10 @@ type Client struct {
 	// inExec is true while EXEC runs its queue: nested commands must not
 	// take shard locks outside locks, nor evict.
 	inExec bool
+	// scriptRun is the script whose shards the client's set marks, from
+	// acquisition to release; script is the host its scripts call back.
+	scriptRun *scriptRun
+	script    scriptHost
 	// inval are invalidations owed once the shard locks are released.
 	inval pendingInval
 
@@ -442,6 +446,10 @@ func (s *Server) guard(c *Client, start int) {
 	if r := recover(); r != nil {
 		if _, ok := r.(lockRefusal); ok {
 			c.out = appendError(c.out[:start], errLockRefused)
+			return
+		}
+		if _, ok := r.(busyRefusal); ok {
+			c.out = appendError(c.out[:start], errBusy)
 			return
 		}
 		s.stats.recoveredPanics.Add(1)

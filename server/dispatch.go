@@ -21,6 +21,8 @@ const (
 	flagKeepCaching                      // CLIENT CACHING carries over it (CLIENT, MULTI)
 	flagDangerous                        // in ACL category @dangerous (besides admin and keyspace-wide writes)
 	flagLimiter                          // a limiter check: its reply's first integer is 1 when limited (metrics)
+	flagNoScript                         // refused inside a script (Redis's noscript)
+	flagScript                           // runs a script: its key shards are marked (EVAL family)
 )
 
 type handler func(s *Server, c *Client, args [][]byte, now int64)
@@ -39,6 +41,10 @@ type command struct {
 	group    string
 	summary  string
 	run      handler
+	// movableKeys, when set, finds the keys of commands whose key
+	// positions depend on an argument (EVAL's numkeys); it returns first
+	// 0 when there are none or the arguments are malformed.
+	movableKeys func(args [][]byte) (first, last, step int)
 	// subs are the subcommands, for the names CLIENT LIST shows
 	// ("client|list"); subNames maps each to that name.
 	subs     []string
@@ -65,7 +71,7 @@ func (cmd *command) subName(args [][]byte) *string {
 
 // keys returns the key arguments of args according to the table.
 func (cmd *command) keys(args [][]byte) [][]byte {
-	first, last, step := cmd.keyRange(len(args))
+	first, last, step := cmd.keyRange(args)
 	var ks [][]byte
 	for i := first; first > 0 && i <= last; i += step {
 		ks = append(ks, args[i])
@@ -73,9 +79,14 @@ func (cmd *command) keys(args [][]byte) [][]byte {
 	return ks
 }
 
-// keyRange returns the key positions for a command of n arguments; first
-// is 0 when it has none.
-func (cmd *command) keyRange(n int) (first, last, step int) {
+// keyRange returns the key positions in args; first is 0 when there are
+// none. It is the one place key positions are decided: locking, EXEC,
+// tracking and cluster routing all go through it.
+func (cmd *command) keyRange(args [][]byte) (first, last, step int) {
+	if cmd.movableKeys != nil {
+		return cmd.movableKeys(args)
+	}
+	n := len(args)
 	if cmd.firstKey == 0 || cmd.firstKey >= n {
 		return 0, -1, 1
 	}
@@ -122,7 +133,7 @@ func (s *Server) execute(c *Client, args [][]byte) {
 		s.reject(c, cmd, errNoAuth)
 		return
 	}
-	first, last, step := cmd.keyRange(len(args))
+	first, last, step := cmd.keyRange(args)
 	for i := first; first > 0 && i <= last; i += step {
 		if len(args[i]) > s.cfg.MaxKeyBytes {
 			s.reject(c, cmd, errKeyTooLarge)
@@ -201,8 +212,30 @@ func (s *Server) call(c *Client, cmd *command, args [][]byte, now int64) {
 	}
 	// Eviction takes shard locks itself: it runs before any is held.
 	c.overLimit = cmd.flags&flagDenyOOM != 0 && s.memoryFull(c)
+	if cmd.flags&flagAdmin != 0 && nestedServing(c) && !(cmd.name == "shutdown" && len(args) == 2 && eqFold(args[1], "nosave")) {
+		// Served from a busy script's loop: snapshots and the like would
+		// wait for shards that loop itself holds.
+		s.rejected(c, cmd, errBusy)
+		c.out = appendError(c.out, errBusy)
+		return
+	}
 	if outer {
-		s.acquireKeys(c, cmd, args)
+		var run *scriptRun
+		if cmd.flags&flagScript != 0 {
+			run = s.newScriptRun(c)
+		}
+		if !s.acquireKeys(c, cmd, args, run) {
+			s.rejected(c, cmd, errBusy)
+			c.out = appendError(c.out, errBusy)
+			return
+		}
+		if run != nil {
+			c.scriptRun = run
+			defer func() {
+				c.scriptRun = nil
+				run.finish()
+			}()
+		}
 	}
 	track := s.tracking.active()
 	lenBefore := 0
@@ -224,7 +257,7 @@ func (s *Server) call(c *Client, cmd *command, args [][]byte, now int64) {
 	if cmd.flags&flagWrite != 0 && s.saver != nil {
 		s.saver.Changed()
 	}
-	first, last, step := cmd.keyRange(len(args))
+	first, last, step := cmd.keyRange(args)
 	if track && cmd.flags&flagReadOnly != 0 {
 		// A read that found its key expired removed it (lazy expiry):
 		// that is a change the other readers must hear of.
@@ -273,7 +306,7 @@ func (s *Server) call(c *Client, cmd *command, args [][]byte, now int64) {
 // (the caller holds them).
 func (s *Server) keyShardsLen(cmd *command, args [][]byte) int {
 	n := 0
-	first, last, step := cmd.keyRange(len(args))
+	first, last, step := cmd.keyRange(args)
 	for i := first; first > 0 && i <= last; i += step {
 		n += s.store.ShardOf(engine.Hash(args[i])).Len()
 	}

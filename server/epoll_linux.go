@@ -35,6 +35,12 @@ type eventLoop struct {
 	conns    map[int32]*Client
 	buf      []byte
 	events   []unix.EpollEvent
+	// nested is set while a busy script on this loop serves the loop's
+	// other connections (serveNested); nestedBuf and nestedEvents are
+	// their buffers, as buf and events belong to the interrupted batch.
+	nested       bool
+	nestedBuf    []byte
+	nestedEvents []unix.EpollEvent
 }
 
 // epollConn is a socket served by an event loop. Only the loop reads,
@@ -201,31 +207,78 @@ func (l *eventLoop) run() {
 			return
 		}
 		for i := 0; i < n; i++ {
-			ev := l.events[i]
-			if int(ev.Fd) == l.wakefd {
-				if !l.admit() {
-					return
-				}
-				continue
-			}
-			c := l.conns[ev.Fd]
-			if c == nil {
-				continue
-			}
-			ec := c.conn.(*epollConn)
-			if ev.Events&unix.EPOLLOUT != 0 {
-				l.writable(c, ec)
-			}
-			if l.conns[ev.Fd] != c {
-				continue // closed while writing
-			}
-			switch {
-			case ev.Events&(unix.EPOLLHUP|unix.EPOLLERR) != 0 && ec.stalled:
-				l.closeClient(c) // its replies can no longer be delivered
-			case ev.Events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLRDHUP) != 0 && !ec.stalled:
-				l.readable(c, ec)
+			if !l.handle(l.events[i], nil) {
+				return
 			}
 		}
+	}
+}
+
+// handle serves one ready descriptor; it reports false when the loop
+// must stop. skip is a client not to serve (the one running a busy
+// script, whose input waits for the script to end).
+func (l *eventLoop) handle(ev unix.EpollEvent, skip *Client) bool {
+	if int(ev.Fd) == l.wakefd {
+		return l.admit()
+	}
+	c := l.conns[ev.Fd]
+	if c == nil || c == skip {
+		return true
+	}
+	ec := c.conn.(*epollConn)
+	if ev.Events&unix.EPOLLOUT != 0 {
+		l.writable(c, ec)
+	}
+	if l.conns[ev.Fd] != c {
+		return true // closed while writing
+	}
+	switch {
+	case ev.Events&(unix.EPOLLHUP|unix.EPOLLERR) != 0 && ec.stalled:
+		l.closeClient(c) // its replies can no longer be delivered
+	case ev.Events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR|unix.EPOLLRDHUP) != 0 && !ec.stalled:
+		l.readable(c, ec)
+	}
+	return true
+}
+
+// serveNested serves the loop's other connections once, while busy (a
+// script past busy-reply-threshold) runs on the loop: they get BUSY for
+// its keys, and SCRIPT KILL is heard. Descriptors are level-triggered, so
+// busy's own input simply waits for the outer loop.
+func (l *eventLoop) serveNested(busy *Client) {
+	if l.nested {
+		return
+	}
+	l.nested = true
+	if l.nestedBuf == nil {
+		l.nestedBuf = make([]byte, 64<<10)
+		l.nestedEvents = make([]unix.EpollEvent, 128)
+	}
+	outerBuf := l.buf
+	l.buf = l.nestedBuf
+	defer func() {
+		l.buf = outerBuf
+		l.nested = false
+	}()
+	n, err := epollWait(l.epfd, l.nestedEvents, 0)
+	if err != nil {
+		return
+	}
+	for i := 0; i < n; i++ {
+		l.handle(l.nestedEvents[i], busy)
+	}
+}
+
+// nestedServing reports whether c is being served by a busy script's loop.
+func nestedServing(c *Client) bool {
+	ec, ok := c.conn.(*epollConn)
+	return ok && ec.loop.nested
+}
+
+// serveOthers lets a busy script's event loop serve its other connections.
+func serveOthers(c *Client) {
+	if ec, ok := c.conn.(*epollConn); ok {
+		ec.loop.serveNested(c)
 	}
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"runtime"
 	"slices"
 
 	"github.com/rlserver/rlserver/engine"
@@ -41,6 +42,9 @@ const errLockRefused = "ERR command accesses a key outside the locked set (decla
 // lockRefusal is the panic value that unwinds a handler refused a lock.
 type lockRefusal struct{}
 
+// busyRefusal unwinds a handler that needs a shard a busy script holds.
+type busyRefusal struct{}
+
 // lockSet is the set of shards one client holds. Its zero value holds
 // nothing. Owner only.
 type lockSet struct {
@@ -55,6 +59,9 @@ type lockSet struct {
 	// handler asking for the same key reuses the hash.
 	lastKey  []byte
 	lastHash uint64
+	// run is the script the set was acquired for (its shards are marked
+	// in Server.scriptHold), or nil.
+	run *scriptRun
 }
 
 // active reports whether a set is held (a command, a transaction or a
@@ -102,8 +109,10 @@ func (ls *lockSet) hash(key []byte) uint64 {
 }
 
 // acquire locks shards idx (any order, duplicates allowed) as c's set, in
-// ascending order. The set must not be active.
-func (s *Server) acquire(c *Client, idx []int) {
+// ascending order. The set must not be active. run is the script the set
+// is for, or nil. It reports false, holding nothing, when a shard is held
+// by another client's script that has run past the busy threshold.
+func (s *Server) acquire(c *Client, idx []int, run *scriptRun) bool {
 	ls := &c.locks
 	if len(idx) == 1 {
 		ls.idx = append(ls.small[:0], idx[0])
@@ -112,17 +121,30 @@ func (s *Server) acquire(c *Client, idx []int) {
 		slices.Sort(ls.idx)
 		ls.idx = slices.Compact(ls.idx)
 	}
-	for _, i := range ls.idx {
-		s.store.Shard(i).Lock()
+	for k, i := range ls.idx {
+		if !s.lockWait(c, i, run) {
+			ls.idx = ls.idx[:k]
+			s.release(c)
+			return false
+		}
 	}
+	ls.run = run
+	return true
 }
 
-// acquireAll locks every shard as c's set.
-func (s *Server) acquireAll(c *Client) {
+// acquireAll locks every shard as c's set; see acquire.
+func (s *Server) acquireAll(c *Client, run *scriptRun) bool {
 	for i := 0; i < s.store.NumShards(); i++ {
-		s.store.Shard(i).Lock()
+		if !s.lockWait(c, i, run) {
+			for j := i - 1; j >= 0; j-- {
+				s.unlockShard(j, run)
+			}
+			return false
+		}
 	}
 	c.locks.all = true
+	c.locks.run = run
+	return true
 }
 
 // release unlocks c's set.
@@ -130,35 +152,86 @@ func (s *Server) release(c *Client) {
 	ls := &c.locks
 	if ls.all {
 		for i := s.store.NumShards() - 1; i >= 0; i-- {
-			s.store.Shard(i).Unlock()
+			s.unlockShard(i, ls.run)
 		}
 	}
 	for k := len(ls.idx) - 1; k >= 0; k-- {
-		s.store.Shard(ls.idx[k]).Unlock()
+		s.unlockShard(ls.idx[k], ls.run)
 	}
-	ls.idx, ls.all, ls.lastKey = nil, false, nil
+	ls.idx, ls.all, ls.lastKey, ls.run = nil, false, nil, nil
+}
+
+// unlockShard unlocks shard i, clearing the mark of run (if it is the
+// script that held it).
+func (s *Server) unlockShard(i int, run *scriptRun) {
+	if run != nil {
+		s.scriptHold[i].CompareAndSwap(run, nil)
+	}
+	s.store.Shard(i).Unlock()
 }
 
 // acquireKeys locks the shards of the keys cmd names in args; it does
-// nothing for a command without key positions.
-func (s *Server) acquireKeys(c *Client, cmd *command, args [][]byte) {
-	first, last, step := cmd.keyRange(len(args))
+// nothing for a command without key positions. See acquire.
+func (s *Server) acquireKeys(c *Client, cmd *command, args [][]byte, run *scriptRun) bool {
+	first, last, step := cmd.keyRange(args)
 	if first == 0 {
-		return
+		return true
 	}
 	h := engine.Hash(args[first])
 	c.locks.lastKey, c.locks.lastHash = args[first], h
-	if first == last {
+	if first == last && run == nil {
 		i := s.store.ShardIndex(h)
+		if !s.lockWait(c, i, nil) {
+			c.locks.lastKey = nil
+			return false
+		}
 		c.locks.idx = append(c.locks.small[:0], i)
-		s.store.Shard(i).Lock()
-		return
+		return true
 	}
 	idx := make([]int, 0, (last-first)/step+1)
 	for i := first; i <= last; i += step {
 		idx = append(idx, s.store.ShardIndex(engine.Hash(args[i])))
 	}
-	s.acquire(c, idx)
+	return s.acquire(c, idx, run)
+}
+
+// lockWait locks shard i for c, which is acquiring in ascending order.
+//
+// Scripts can hold shards for long, so a script marks each shard in
+// scriptHold before it locks it (run != nil) and unmarks it when it
+// unlocks. Anyone finding a shard marked by another client's script waits
+// for that script to end, or gets false (the caller answers BUSY) once it
+// has run past busy-reply-threshold; nobody blocks in Lock behind a
+// marked shard, so a busy script never freezes a client (or an event loop)
+// that needs its keys, and SCRIPT KILL can always be heard. Unmarked
+// shards are held by commands and transactions, briefly: Lock is fine.
+func (s *Server) lockWait(c *Client, i int, run *scriptRun) bool {
+	sh := s.store.Shard(i)
+	hold := &s.scriptHold[i]
+	for spin := 0; ; spin++ {
+		if r := hold.Load(); r != nil && r != run && r.c != c {
+			if !r.await(s) {
+				return false
+			}
+			continue
+		}
+		if run != nil {
+			if hold.Load() != run && !hold.CompareAndSwap(nil, run) {
+				continue
+			}
+			sh.Lock()
+			return true
+		}
+		if sh.TryLock() {
+			return true
+		}
+		if spin < 8 {
+			runtime.Gosched()
+			continue
+		}
+		sh.Lock()
+		return true
+	}
 }
 
 // lockShard gets shard i for a handler: held already (reported false: the
@@ -169,10 +242,12 @@ func (s *Server) lockShard(c *Client, i int) (locked bool) {
 		return false
 	}
 	sh := s.store.Shard(i)
-	if i <= ls.top(s.store.NumShards()) && !sh.TryLock() {
-		panic(lockRefusal{})
-	} else if i > ls.top(s.store.NumShards()) {
-		sh.Lock()
+	if i <= ls.top(s.store.NumShards()) {
+		if !sh.TryLock() {
+			panic(lockRefusal{})
+		}
+	} else if !s.lockWait(c, i, nil) {
+		panic(busyRefusal{})
 	}
 	if ls.temp == nil {
 		ls.temp = ls.tempSmall[:0]

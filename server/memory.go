@@ -26,8 +26,13 @@ func (s *Server) memoryFull(c *Client) bool {
 	n := s.store.NumShards()
 	misses := 0
 	for evicted := 0; evicted < 1024 && s.store.Bytes() > limit && misses < n; {
-		sh := s.store.Shard(int(s.evictNext.Add(1)) % n)
-		sh.Lock()
+		i := int(s.evictNext.Add(1)) % n
+		sh := s.store.Shard(i)
+		if s.scriptHold[i].Load() != nil || !sh.TryLock() {
+			// A script (perhaps this very goroutine's) holds it: another.
+			misses++
+			continue
+		}
 		ok := sh.EvictSoonest(16, onEvict)
 		sh.Unlock()
 		for _, k := range gone {

@@ -40,11 +40,31 @@ func cmdExec(s *Server, c *Client, args [][]byte, now int64) {
 		c.out = appendError(c.out, "EXECABORT Transaction discarded because of previous errors.")
 		return
 	}
-	if all, idx := s.shardsFor(queued); all {
-		s.acquireAll(c)
-	} else if len(idx) > 0 {
-		s.acquire(c, idx)
+	// A transaction that runs a script marks its shards as a script's.
+	var run *scriptRun
+	for _, q := range queued {
+		if s.lookup(q[0]).flags&flagScript != 0 {
+			run = s.newScriptRun(c)
+			break
+		}
 	}
+	acquired := true
+	if all, idx := s.shardsFor(queued); all {
+		acquired = s.acquireAll(c, run)
+	} else if len(idx) > 0 {
+		acquired = s.acquire(c, idx, run)
+	}
+	if !acquired {
+		c.out = appendError(c.out, errBusy)
+		return
+	}
+	c.scriptRun = run
+	defer func() {
+		c.scriptRun = nil
+		if run != nil {
+			run.finish()
+		}
+	}()
 	c.inExec = true
 	defer func() {
 		c.inExec = false

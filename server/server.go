@@ -14,6 +14,7 @@ import (
 	"github.com/rlserver/rlserver/acl"
 	"github.com/rlserver/rlserver/engine"
 	"github.com/rlserver/rlserver/persistence"
+	"github.com/rlserver/rlserver/script"
 	"github.com/rlserver/rlserver/tlsconf"
 )
 
@@ -47,8 +48,15 @@ type Server struct {
 	wg        sync.WaitGroup
 	shutdown  chan struct{} // closed when a client asks for SHUTDOWN
 
-	tracking   *tracker
-	saver      *persistence.Saver // nil without a data dir
+	tracking *tracker
+	scripts  *script.Engine
+	// scriptHold marks, per shard, the script whose client holds it, so
+	// other clients can wait for it or answer BUSY instead of blocking
+	// behind it (see lockWait).
+	scriptHold []atomic.Pointer[scriptRun]
+	runMu      sync.Mutex
+	runs       map[*scriptRun]struct{} // running scripts, for SCRIPT KILL; guarded by runMu
+	saver      *persistence.Saver      // nil without a data dir
 	saveOnExit atomic.Bool
 	forceExit  atomic.Bool  // SHUTDOWN FORCE: exit even if the final snapshot fails
 	evictNext  atomic.Int64 // round-robin shard cursor for eviction
@@ -85,6 +93,8 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		started:  time.Now(),
 	}
 	s.tracking = newTracker(cfg.MaxTrackedKeys)
+	s.scripts = script.New(script.Config{MemoryLimit: cfg.LuaMemoryLimit, Log: s.scriptLog})
+	s.runs = make(map[*scriptRun]struct{})
 	s.cmds = commandTable()
 	cat, err := newACLCatalog(s.cmds)
 	if err != nil {
@@ -125,6 +135,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		s.saver = persistence.NewSaver(cfg.DataDir, st, s.clock.Now, log)
 		s.saveOnExit.Store(true)
 	}
+	s.scriptHold = make([]atomic.Pointer[scriptRun], s.store.NumShards())
 	return s, nil
 }
 
@@ -334,6 +345,9 @@ func (s *Server) sweepOnce() {
 	for i := 0; i < s.store.NumShards(); i++ {
 		sh := s.store.Shard(i)
 		for range 16 {
+			if s.scriptHold[i].Load() != nil {
+				break // a script holds it (maybe for long): next round
+			}
 			sh.Lock()
 			n := sh.Sweep(nowMs, s.cfg.SweepBudget, onExpire)
 			sh.Unlock()

@@ -44,7 +44,7 @@ func run(argv []string, stderr io.Writer) error {
 		return rulesCommand(argv[1:], os.Stdout, stderr)
 	}
 	cfg := server.DefaultConfig()
-	var snapshotEvery time.Duration
+	var snapshotEvery, busyThreshold time.Duration
 	fs := flag.NewFlagSet("rlserver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Bind, "bind", cfg.Bind, "address to listen on")
@@ -59,6 +59,8 @@ func run(argv []string, stderr io.Writer) error {
 	fs.StringVar(&cfg.MaxMemoryPolicy, "maxmemory-policy", cfg.MaxMemoryPolicy, "at maxmemory: noeviction (new keys get OOM) or volatile-ttl (evict keys nearest to expiry)")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for snapshots (empty: no persistence)")
 	fs.DurationVar(&snapshotEvery, "snapshot-interval", time.Duration(cfg.SnapshotInterval), "time between periodic snapshots (0: only SAVE, BGSAVE and shutdown)")
+	fs.DurationVar(&busyThreshold, "busy-reply-threshold", time.Duration(cfg.BusyReplyThreshold), "how long a script runs before clients needing its keys get -BUSY and SCRIPT KILL can stop it")
+	luaMemory := fs.String("lua-memory-limit", strconv.FormatInt(cfg.LuaMemoryLimit, 10), "what one Lua script may allocate before it is stopped (bytes, or kb/mb/gb)")
 	recoverMode := fs.String("snapshot-recover", "refuse", "when the newest snapshot is unusable: refuse (do not start) or previous (start from the one before)")
 	maxKey := fs.String("max-key-bytes", strconv.Itoa(cfg.MaxKeyBytes), "longest key accepted (bytes, or kb/mb/gb)")
 	maxBulk := fs.String("proto-max-bulk-len", strconv.Itoa(cfg.MaxBulkBytes), "longest argument accepted (bytes, or kb/mb/gb)")
@@ -122,6 +124,12 @@ func run(argv []string, stderr io.Writer) error {
 	}
 	cfg.MaxMemory = int64(mm)
 	cfg.SnapshotInterval = int64(snapshotEvery)
+	cfg.BusyReplyThreshold = int64(busyThreshold)
+	lm, err := parseSize(*luaMemory)
+	if err != nil {
+		return fmt.Errorf("--lua-memory-limit: %w", err)
+	}
+	cfg.LuaMemoryLimit = int64(lm)
 	switch *recoverMode {
 	case "refuse":
 	case "previous":

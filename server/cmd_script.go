@@ -1,0 +1,330 @@
+package server
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rlserver/rlserver/script"
+	"github.com/tidwall/redcon"
+)
+
+// Scripting: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT, over the
+// script package.
+//
+// Atomicity: EVAL's declared keys are its key positions in the command
+// table (movableKeys), so the dispatcher (or EXEC, for a script inside a
+// transaction) acquires their shards as the client's lock set before the
+// script starts, and every redis.call runs under that set. A key the
+// script did not declare is handled as lock.go says for any command: its
+// shard is locked for that one command when that cannot deadlock (its
+// index is above every held one, or it is free at once), else the call
+// fails with an error the script sees; it never runs unlocked. Declare
+// every key, as Redis Cluster requires.
+//
+// Busy scripts: the set's shards are marked as the script's (lockWait).
+// Other clients needing them wait, as they would behind any command, until
+// the script has run for busy-reply-threshold; then they get -BUSY, and
+// SCRIPT KILL can stop it unless it has written. On the epoll front the
+// script runs on its event loop, so once busy it serves the loop's other
+// connections from its instruction hook (serveNested), as Redis does.
+
+const (
+	errBusy       = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+	errNotBusy    = "NOTBUSY No scripts in execution right now."
+	errUnkillable = "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command."
+)
+
+// scriptRun is one script execution, from the moment its shards are
+// marked until they are released.
+type scriptRun struct {
+	c      *Client
+	busyAt int64 // clock reading past which others get BUSY
+	wrote  atomic.Bool
+	kill   script.Run
+
+	mu   sync.Mutex
+	done chan struct{} // made on demand by await; closed by finish
+	over bool
+}
+
+func (s *Server) newScriptRun(c *Client) *scriptRun {
+	return &scriptRun{c: c, busyAt: s.clock.Now() + s.cfg.BusyReplyThreshold}
+}
+
+// await waits until r ends (true: try again) or is busy (false: BUSY).
+func (r *scriptRun) await(s *Server) bool {
+	now := s.clock.Now()
+	r.mu.Lock()
+	if r.over {
+		r.mu.Unlock()
+		return true
+	}
+	if now >= r.busyAt {
+		r.mu.Unlock()
+		return false
+	}
+	if r.done == nil {
+		r.done = make(chan struct{})
+	}
+	done := r.done
+	r.mu.Unlock()
+	t := time.NewTimer(time.Duration(r.busyAt - now))
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.over
+	}
+}
+
+// finish wakes whoever waits for r; its shards are released.
+func (r *scriptRun) finish() {
+	r.mu.Lock()
+	r.over = true
+	if r.done != nil {
+		close(r.done)
+	}
+	r.mu.Unlock()
+}
+
+// evalKeys is EVAL's key positions: numkeys keys after the numkeys argument.
+func evalKeys(args [][]byte) (first, last, step int) {
+	if len(args) < 3 {
+		return 0, -1, 1
+	}
+	n, ok := parseRedisInt(args[2])
+	if !ok || n <= 0 || n > int64(len(args)-3) {
+		return 0, -1, 1
+	}
+	return 3, 2 + int(n), 1
+}
+
+// evalCommand is EVAL (bySHA false) and EVALSHA, and their _RO variants.
+func evalCommand(bySHA, readOnly bool) handler {
+	return func(s *Server, c *Client, args [][]byte, now int64) {
+		n, ok := parseRedisInt(args[2])
+		switch {
+		case !ok:
+			c.out = appendError(c.out, errNotInteger)
+			return
+		case n < 0:
+			c.out = appendError(c.out, "ERR Number of keys can't be negative")
+			return
+		case n > int64(len(args)-3):
+			c.out = appendError(c.out, "ERR Number of keys can't be greater than number of args")
+			return
+		}
+		if nestedServing(c) {
+			// A connection served while another script is busy.
+			c.out = appendError(c.out, errBusy)
+			return
+		}
+		run := c.scriptRun
+		if run == nil {
+			// No keys: nothing was acquired for it.
+			run = s.newScriptRun(c)
+			defer run.finish()
+		}
+		s.runMu.Lock()
+		s.runs[run] = struct{}{}
+		s.runMu.Unlock()
+		defer func() {
+			s.runMu.Lock()
+			delete(s.runs, run)
+			s.runMu.Unlock()
+		}()
+		wasExec := c.inExec
+		c.inExec = c.locks.active()
+		defer func() { c.inExec = wasExec }()
+
+		h := &c.script
+		h.s, h.c, h.now, h.readOnly, h.run = s, c, now, readOnly, run
+		req := &h.req
+		*req = script.Request{Keys: args[3 : 3+n], Args: args[3+n:], Resp: c.resp, ReadOnly: readOnly, Host: h, Run: &run.kill}
+		if bySHA {
+			req.SHA = args[1]
+		} else {
+			req.Body = args[1]
+		}
+		c.out = s.scripts.Eval(req, c.out)
+		*req = script.Request{}
+		h.c, h.run = nil, nil
+	}
+}
+
+// scriptHost is what a running script calls back into. It lives in the
+// Client so that running a script allocates no host.
+type scriptHost struct {
+	s        *Server
+	c        *Client
+	now      int64
+	readOnly bool
+	run      *scriptRun
+	req      script.Request
+}
+
+// Call runs one redis.call through the dispatcher's checks and call, with
+// the script's protocol and reply buffer swapped into the client.
+func (h *scriptHost) Call(args [][]byte, resp int, out []byte) []byte {
+	s, c := h.s, h.c
+	cmd := s.lookup(args[0])
+	switch {
+	case cmd == nil:
+		return append(out, "-ERR Unknown Redis command called from script\r\n"...)
+	case (cmd.arity > 0 && len(args) != cmd.arity) || (cmd.arity < 0 && len(args) < -cmd.arity):
+		return append(out, "-ERR Wrong number of args calling Redis command from script\r\n"...)
+	case cmd.flags&flagNoScript != 0:
+		return append(out, "-ERR This Redis command is not allowed from script\r\n"...)
+	case cmd.flags&flagWrite != 0 && h.readOnly:
+		return append(out, "-ERR Write commands are not allowed from read-only scripts.\r\n"...)
+	}
+	first, last, step := cmd.keyRange(args)
+	for i := first; first > 0 && i <= last; i += step {
+		if len(args[i]) > s.cfg.MaxKeyBytes {
+			return appendError(out, errKeyTooLarge)
+		}
+	}
+	if cmd.flags&flagWrite != 0 {
+		h.run.wrote.Store(true)
+	}
+	saved, savedResp := c.out, c.resp
+	c.out, c.resp = out, resp
+	s.call(c, cmd, args, h.now)
+	out = c.out
+	c.out, c.resp = saved, savedResp
+	return out
+}
+
+// Tick runs every few thousand instructions: once the script is busy, the
+// event loop it runs on serves its other connections from here.
+func (h *scriptHost) Tick() {
+	if h.s.clock.Now() < h.run.busyAt {
+		return
+	}
+	serveOthers(h.c)
+}
+
+func (s *Server) scriptLog(level int, msg string) {
+	lv := slog.LevelDebug
+	switch level {
+	case script.LogNotice:
+		lv = slog.LevelInfo
+	case script.LogWarning:
+		lv = slog.LevelWarn
+	}
+	s.log.Log(nil, lv, msg, "source", "script")
+}
+
+var scriptHelp = []string{
+	"SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+	"DEBUG (YES|SYNC|NO)",
+	"    Set the debug mode for subsequent scripts executed.",
+	"EXISTS <sha1> [<sha1> ...]",
+	"    Return information about the existence of the scripts in the script cache.",
+	"FLUSH [ASYNC|SYNC]",
+	"    Flush the Lua scripts cache. Very dangerous on replicas.",
+	"    When called without the optional mode argument, the behavior is determined by the",
+	"    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+	"    * ASYNC: Asynchronously flush the scripts cache.",
+	"    * SYNC: Synchronously flush the scripts cache.",
+	"KILL",
+	"    Kill the currently executing Lua script.",
+	"LOAD <script>",
+	"    Load a script into the scripts cache without executing it.",
+	"HELP",
+	"    Prints this help.",
+}
+
+func cmdScript(s *Server, c *Client, args [][]byte, now int64) {
+	sub := args[1]
+	wrongArgs := func(name string) {
+		c.out = appendError(c.out, "ERR wrong number of arguments for 'script|"+name+"' command")
+	}
+	switch {
+	case eqFold(sub, "load"):
+		if len(args) != 3 {
+			wrongArgs("load")
+			return
+		}
+		sha, err := s.scripts.Load(args[2])
+		if err != nil {
+			c.out = appendError(c.out, err.Error())
+			return
+		}
+		c.out = redcon.AppendBulkString(c.out, sha)
+	case eqFold(sub, "exists"):
+		if len(args) < 3 {
+			wrongArgs("exists")
+			return
+		}
+		c.out = redcon.AppendArray(c.out, len(args)-2)
+		for _, h := range args[2:] {
+			if s.scripts.Exists(h) {
+				c.out = redcon.AppendInt(c.out, 1)
+			} else {
+				c.out = redcon.AppendInt(c.out, 0)
+			}
+		}
+	case eqFold(sub, "flush"):
+		if len(args) > 3 {
+			wrongArgs("flush")
+			return
+		}
+		if len(args) == 3 && !eqFold(args[2], "sync") && !eqFold(args[2], "async") {
+			c.out = appendError(c.out, "ERR SCRIPT FLUSH only support SYNC|ASYNC option")
+			return
+		}
+		s.scripts.Flush()
+		c.out = redcon.AppendOK(c.out)
+	case eqFold(sub, "kill"):
+		if len(args) != 2 {
+			wrongArgs("kill")
+			return
+		}
+		c.out = s.killScripts(c, c.out)
+	case eqFold(sub, "help"):
+		if len(args) != 2 {
+			wrongArgs("help")
+			return
+		}
+		c.out = redcon.AppendArray(c.out, len(scriptHelp))
+		for _, line := range scriptHelp {
+			c.out = redcon.AppendString(c.out, line)
+		}
+	case eqFold(sub, "debug"):
+		c.out = appendError(c.out, "ERR SCRIPT DEBUG is not supported by rlserver")
+	default:
+		c.out = appendError(c.out, unknownSubcommand(sub, "SCRIPT"))
+	}
+}
+
+// killScripts is SCRIPT KILL: it stops every script of another client
+// that has not written; if every running script has written, UNKILLABLE.
+func (s *Server) killScripts(c *Client, out []byte) []byte {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	running, killed := 0, 0
+	for r := range s.runs {
+		if r.c == c {
+			continue
+		}
+		running++
+		if r.wrote.Load() {
+			continue
+		}
+		r.kill.Kill()
+		killed++
+	}
+	switch {
+	case running == 0:
+		return appendError(out, errNotBusy)
+	case killed == 0:
+		return appendError(out, errUnkillable)
+	}
+	return redcon.AppendOK(out)
+}
