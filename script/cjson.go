@@ -48,8 +48,10 @@ func (v *vm) newCJSON() *lua.LTable {
 	return t
 }
 
+// jsonError raises msg with the calling script line's position, as
+// luaL_error does from a C library.
 func jsonError(L *lua.LState, msg string) {
-	L.Error(lua.LString(msg), 0)
+	L.RaiseError("%s", msg)
 }
 
 func (v *vm) cjsonEncode(L *lua.LState) int {

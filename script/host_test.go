@@ -10,9 +10,9 @@ import (
 // keyspace with GET, SET, INCR, DEL, TIME, PING, and Redis's errors for
 // unknown commands. The server's real table is exercised end to end in tests/.
 type fakeHost struct {
-	data  map[string]string
-	calls int
-	ticks int
+	data   map[string]string
+	calls  int
+	ticks  int
 	onTick func()
 }
 

@@ -3,7 +3,9 @@ package script
 import (
 	"crypto/sha1"
 	"encoding/hex"
+	"errors"
 	"runtime/metrics"
+	"strconv"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -52,6 +54,8 @@ func (v *vm) sandbox() {
 	g.RawSetString("loadstring", fn(v.luaLoadString))
 	g.RawSetString("load", fn(v.luaLoad))
 	g.RawSetString(concatName, fn(v.luaConcat))
+	g.RawSetString("error", fn(v.luaError))
+	g.RawSetString("tonumber", fn(luaToNumber))
 	v.handler = fn(v.errorHandler)
 
 	str := g.RawGetString(lua.StringLibName).(*lua.LTable)
@@ -168,6 +172,9 @@ func (v *vm) luaSetMetatable(L *lua.LState) int {
 func (v *vm) luaNext(L *lua.LState) int {
 	t := v.real(L.CheckTable(1))
 	k, val := t.Next(L.Get(2))
+	if k == lua.LString(concatName) && t == v.globals {
+		k, val = t.Next(k) // our concatenation helper is not a global to list
+	}
 	if k == lua.LNil {
 		L.Push(lua.LNil)
 		return 1
@@ -366,4 +373,91 @@ func tabForeachi(L *lua.LState) int {
 func sha1hex(s string) string {
 	sum := sha1.Sum([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// luaError is Lua 5.1's error: a string or number message gets the
+// position of the function at level (1: error's caller), and none when
+// that function is not Lua code (pcall(error, "x")).
+func (v *vm) luaError(L *lua.LState) int {
+	obj := L.Get(1)
+	level := L.OptInt(2, 1)
+	if _, isTable := obj.(*lua.LTable); !isTable && obj != lua.LNil && level > 0 {
+		if s, ok := concatString(obj); ok {
+			if dbg, ok := L.GetStack(level); ok {
+				if _, err := L.GetInfo("Sl", dbg, lua.LNil); err == nil && dbg.What != "G" && dbg.CurrentLine > 0 {
+					s = chunkName + ":" + itoa(dbg.CurrentLine) + ": " + s
+				}
+			}
+			obj = lua.LString(s)
+		}
+	}
+	L.Error(obj, 0)
+	return 0
+}
+
+// luaToNumber is Lua 5.1's tonumber: decimal (with exponent) and 0x hex
+// numbers surrounded by spaces, or integers in base 2..36.
+func luaToNumber(L *lua.LState) int {
+	val := L.CheckAny(1)
+	base := L.OptInt(2, 10)
+	if base == 10 {
+		switch x := val.(type) {
+		case lua.LNumber:
+			L.Push(x)
+			return 1
+		case lua.LString:
+			if f, ok := parseLuaNumber(string(x)); ok {
+				L.Push(lua.LNumber(f))
+				return 1
+			}
+		}
+		L.Push(lua.LNil)
+		return 1
+	}
+	if base < 2 || base > 36 {
+		L.ArgError(2, "base out of range")
+	}
+	s := strings.ToLower(strings.TrimSpace(L.CheckString(1)))
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	n, err := strconv.ParseUint(s, base, 64)
+	if err != nil || s == "" {
+		L.Push(lua.LNil)
+		return 1
+	}
+	f := float64(n)
+	if neg {
+		f = -f
+	}
+	L.Push(lua.LNumber(f))
+	return 1
+}
+
+// parseLuaNumber converts a string as Lua's lua_str2number does (strtod,
+// then hexadecimal integers), allowing surrounding whitespace.
+func parseLuaNumber(s string) (float64, bool) {
+	s = strings.Trim(s, " \t\n\r\v\f")
+	if s == "" || strings.ContainsRune(s, '_') {
+		return 0, false
+	}
+	body := strings.TrimLeft(s, "+-")
+	if len(body) > 2 && body[0] == '0' && (body[1] == 'x' || body[1] == 'X') {
+		n, err := strconv.ParseUint(body[2:], 16, 64)
+		if err != nil {
+			return 0, false
+		}
+		if strings.HasPrefix(s, "-") {
+			return -float64(n), true
+		}
+		return float64(n), true
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		var ne *strconv.NumError
+		if errors.As(err, &ne) && ne.Err == strconv.ErrRange {
+			return f, true
+		}
+		return 0, false
+	}
+	return f, true
 }

@@ -192,9 +192,14 @@ func (h *scriptHost) Call(args [][]byte, resp int, out []byte) []byte {
 	if cmd.flags&flagWrite != 0 {
 		h.run.wrote.Store(true)
 	}
+	// Keys expire as of the script's start, as in Redis; TIME is real.
+	now := h.now
+	if cmd.name == "time" {
+		now = s.clock.Now()
+	}
 	saved, savedResp := c.out, c.resp
 	c.out, c.resp = out, resp
-	s.call(c, cmd, args, h.now)
+	s.call(c, cmd, args, now)
 	out = c.out
 	c.out, c.resp = saved, savedResp
 	return out

@@ -1,0 +1,164 @@
+package tests
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// TestScriptBusyAndKill: a script that loops makes clients that need its
+// key wait and then get BUSY once it has run past --busy-reply-threshold;
+// clients with other keys are served; SCRIPT KILL stops it with Redis's
+// error, and a script that wrote is UNKILLABLE. Both I/O models.
+func TestScriptBusyAndKill(t *testing.T) {
+	t.Parallel()
+	for _, model := range []string{"epoll", "goroutine"} {
+		t.Run(model, func(t *testing.T) {
+			t.Parallel()
+			srv := startServer(t, "--io-model", model, "--busy-reply-threshold", "200ms")
+			looper := newRaw(dial(t, srv.Addr))
+			other := newRaw(dial(t, srv.Addr))
+			if _, err := looper.c.Write(encode("EVAL", "local i = 0 while true do i = i + 1 end", "1", "busykey")); err != nil {
+				t.Fatal(err)
+			}
+			// Until the script is busy, a client needing its key waits;
+			// then it gets BUSY. Bounded: the threshold is 200 ms.
+			deadline := time.Now().Add(10 * time.Second)
+			var r any
+			for {
+				var err error
+				r, err = other.do("GET", "busykey")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e, ok := r.(respError); ok && strings.HasPrefix(string(e), "BUSY") || time.Now().After(deadline) {
+					break
+				}
+			}
+			if r != respError("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.") {
+				t.Fatalf("GET of the script's key: %#v", r)
+			}
+			if r, _ := other.do("SET", "elsewhere", "1"); r != status("OK") {
+				t.Fatalf("a key the script does not hold: %#v", r)
+			}
+			if r, _ := other.do("SCRIPT", "KILL"); r != status("OK") {
+				t.Fatalf("SCRIPT KILL: %#v", r)
+			}
+			looper.c.SetDeadline(time.Now().Add(10 * time.Second))
+			got, err := readReply(looper.r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e, ok := got.(respError); !ok || !strings.HasPrefix(string(e), "ERR Script killed by user with SCRIPT KILL... script: ") {
+				t.Fatalf("killed script's reply: %#v", got)
+			}
+			if r, _ := other.do("GET", "busykey"); r != (null{}) {
+				t.Fatalf("after the kill: %#v", r)
+			}
+			if r, _ := other.do("SCRIPT", "KILL"); r != respError("NOTBUSY No scripts in execution right now.") {
+				t.Fatalf("SCRIPT KILL with nothing running: %#v", r)
+			}
+
+			// A script that wrote cannot be killed; it ends by itself here.
+			if _, err := looper.c.Write(encode("EVAL", "redis.call('set', KEYS[1], 'w') local t = redis.call('time') local stop = t[1] + 1 while tonumber(redis.call('time')[1]) <= stop do end return 'done'", "1", "busykey")); err != nil {
+				t.Fatal(err)
+			}
+			// Busy means it is past its first statement, the write.
+			deadline = time.Now().Add(10 * time.Second)
+			for {
+				r, err = other.do("GET", "busykey")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if e, ok := r.(respError); ok && strings.HasPrefix(string(e), "BUSY") || time.Now().After(deadline) {
+					break
+				}
+			}
+			r, err = other.do("SCRIPT", "KILL")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e, ok := r.(respError); !ok || !strings.HasPrefix(string(e), "UNKILLABLE Sorry the script already executed write commands") {
+				t.Fatalf("SCRIPT KILL of a script that wrote: %#v", r)
+			}
+			got, err = readReply(looper.r)
+			if err != nil || got != bulk("done") {
+				t.Fatalf("unkillable script's reply: %#v %v", got, err)
+			}
+		})
+	}
+}
+
+// TestScriptGoRedis: go-redis's Script.Run tries EVALSHA, falls back to EVAL
+// on NOSCRIPT; after SCRIPT FLUSH EVALSHA answers NOSCRIPT again.
+func TestScriptGoRedis(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	ctx := context.Background()
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	incr := redis.NewScript("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+	for i := 1; i <= 3; i++ {
+		n, err := incr.Run(ctx, rdb, []string{"gr:counter"}, 2).Int()
+		if err != nil || n != 2*i {
+			t.Fatalf("run %d: %d %v", i, n, err)
+		}
+	}
+	if ok, err := incr.Exists(ctx, rdb).Result(); err != nil || !ok[0] {
+		t.Fatalf("SCRIPT EXISTS after Run: %v %v", ok, err)
+	}
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := incr.EvalSha(ctx, rdb, []string{"gr:counter"}, 1).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOSCRIPT") {
+		t.Fatalf("EVALSHA after SCRIPT FLUSH: %v", err)
+	}
+	if n, err := incr.Run(ctx, rdb, []string{"gr:counter"}, 1).Int(); err != nil || n != 7 {
+		t.Fatalf("Run after flush: %d %v", n, err)
+	}
+}
+
+// TestScriptMemoryLimit: a script that allocates without end is stopped
+// with an error, and the server keeps serving.
+func TestScriptMemoryLimit(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "--lua-memory-limit", "32mb")
+	rc := newRaw(dial(t, srv.Addr))
+	for _, body := range []string{
+		"local s = 'x' while true do s = s .. s end",
+		"local t = {} local i = 0 while true do i = i + 1 t[i] = {i, i, i} end",
+		"return string.rep('x', 1e12)",
+		"local s = string.rep('x', 1e6) local t = {} for i = 1, 1e6 do t[i] = s .. i end",
+	} {
+		r, err := rc.do("EVAL", body, "0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e, ok := r.(respError); !ok || !strings.Contains(string(e), "memory limit") {
+			t.Fatalf("%s: %#v", body, r)
+		}
+	}
+	if r, _ := rc.do("PING"); r != status("PONG") {
+		t.Fatalf("after: %#v", r)
+	}
+}
+
+// TestScriptUndeclaredKeys: a key the script does not declare is locked for
+// the one command when that cannot deadlock, else the call fails with an
+// error the script sees; it is never accessed unlocked.
+func TestScriptUndeclaredKeys(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "--shards", "1")
+	rc := newRaw(dial(t, srv.Addr))
+	// One shard: every key shares the declared key's shard.
+	if r, _ := rc.do("EVAL", "redis.call('set', 'undeclared', 'v') return redis.call('get', 'undeclared')", "1", "declared"); r != bulk("v") {
+		t.Fatalf("undeclared key in a held shard: %#v", r)
+	}
+	// No declared keys: each command locks its own.
+	if r, _ := rc.do("EVAL", "return redis.call('incr', 'u2')", "0"); r != int64(1) {
+		t.Fatalf("no declared keys: %#v", r)
+	}
+}
