@@ -65,6 +65,10 @@ type Host interface {
 	// command's reply, encoded in RESP version resp (2 or 3), to out. args
 	// are valid only during the call and must not be modified.
 	Call(args [][]byte, resp int, out []byte) []byte
+	// ACLCheck is redis.acl_check_cmd: whether the script's user may run
+	// args (known false: no such command or subcommand). args are valid
+	// only during the call.
+	ACLCheck(args [][]byte) (allowed, known bool)
 	// Tick is called every few thousand VM instructions while the script
 	// runs, so a long script can let the host serve others or notice a
 	// deadline. It may call Run.Kill.

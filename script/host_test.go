@@ -33,6 +33,17 @@ func (h *fakeHost) Tick() {
 	}
 }
 
+// ACLCheck allows everything but "flushall"; "nosuch" is unknown.
+func (h *fakeHost) ACLCheck(args [][]byte) (allowed, known bool) {
+	switch strings.ToLower(string(args[0])) {
+	case "nosuch":
+		return false, false
+	case "flushall":
+		return false, true
+	}
+	return true, true
+}
+
 func (h *fakeHost) Call(args [][]byte, resp int, out []byte) []byte {
 	h.calls++
 	switch strings.ToLower(string(args[0])) {
@@ -105,6 +116,10 @@ func TestSmoke(t *testing.T) {
 		{"rawset(_G, 'x', 1); return 1", "-ERR Attempt to modify a readonly table script: 76735966bd59eaf0fae356abcc6b1c8eba37a04f, on @user_script:1.\r\n"},
 		{"return string.format('%d %s %5.2f %q', 3.7, 1.5, 2.345, 'a\\nb')", "$18\r\n3 1.5  2.35 \"a\\\nb\"\r\n"},
 		{"return loadstring('return 1+1')()", ":2\r\n"},
+		{"return {redis.acl_check_cmd('get', 'k'), redis.acl_check_cmd('flushall')}", "*2\r\n:1\r\n$-1\r\n"},
+		{"return redis.acl_check_cmd('nosuch')", "-ERR Invalid command passed to redis.acl_check_cmd() script: SHA, on @user_script:1.\r\n"},
+		{"return redis.acl_check_cmd()", "-ERR Please specify at least one argument for this redis lib call script: SHA, on @user_script:1.\r\n"},
+		{"return redis.acl_check_cmd('set', {})", "-ERR Lua redis lib command arguments must be strings or integers script: SHA, on @user_script:1.\r\n"},
 	} {
 		want := strings.ReplaceAll(c.want, "SHA", SHA1Hex([]byte(c.script)))
 		if got := evalT(t, e, h, c.script, nil, nil); got != want {

@@ -44,13 +44,7 @@ func (v *vm) newRedisLib() *lua.LTable {
 	})
 	set("breakpoint", func(L *lua.LState) int { L.Push(lua.LFalse); return 1 })
 	set("debug", func(L *lua.LState) int { return 0 })
-	set("acl_check_cmd", func(L *lua.LState) int {
-		if L.GetTop() < 1 {
-			raiseRedisError(L, "ERR Please specify at least one argument for this redis lib call")
-		}
-		L.Push(lua.LTrue) // rlserver has no per-command ACLs
-		return 1
-	})
+	set("acl_check_cmd", v.redisACLCheck)
 	for name, n := range map[string]int{"LOG_DEBUG": LogDebug, "LOG_VERBOSE": LogVerbose, "LOG_NOTICE": LogNotice,
 		"LOG_WARNING": LogWarning, "REPL_NONE": 0, "REPL_AOF": 1, "REPL_SLAVE": 2, "REPL_REPLICA": 2, "REPL_ALL": 3} {
 		t.RawSetString(name, lua.LNumber(n))
@@ -62,7 +56,6 @@ func (v *vm) newRedisLib() *lua.LTable {
 
 // redisCall is redis.call (raise) and redis.pcall (!raise).
 func (v *vm) redisCall(L *lua.LState, raise bool) int {
-	n := L.GetTop()
 	fail := func(msg string) int {
 		if raise {
 			raiseRedisError(L, msg)
@@ -70,37 +63,10 @@ func (v *vm) redisCall(L *lua.LState, raise bool) int {
 		L.Push(errorTable(L, msg))
 		return 1
 	}
-	if n == 0 {
-		return fail("ERR Please specify at least one argument for this redis lib call")
+	args, msg := v.callArgs(L)
+	if msg != "" {
+		return fail(msg)
 	}
-	// Numbers are formatted into numBuf first; the argument slices are
-	// taken once it no longer grows.
-	v.numBuf = v.numBuf[:0]
-	var offs [16]int
-	numOffs := offs[:0]
-	for i := 1; i <= n; i++ {
-		switch x := L.Get(i).(type) {
-		case lua.LString:
-		case lua.LNumber:
-			numOffs = append(numOffs, len(v.numBuf))
-			v.numBuf = appendG(v.numBuf, float64(x), 17)
-		default:
-			return fail("ERR Lua redis lib command arguments must be strings or integers")
-		}
-	}
-	numOffs = append(numOffs, len(v.numBuf))
-	args := v.argBuf[:0]
-	ni := 0
-	for i := 1; i <= n; i++ {
-		switch x := L.Get(i).(type) {
-		case lua.LString:
-			args = append(args, unsafe.Slice(unsafe.StringData(string(x)), len(x)))
-		case lua.LNumber:
-			args = append(args, v.numBuf[numOffs[ni]:numOffs[ni+1]])
-			ni++
-		}
-	}
-	v.argBuf = args[:0]
 	if v.req == nil || v.req.Host == nil {
 		return fail("ERR no host to run commands")
 	}
@@ -116,6 +82,65 @@ func (v *vm) redisCall(L *lua.LState, raise bool) int {
 	val, _, _ := v.parseReply(L, reply, 0)
 	L.Push(val)
 	return 1
+}
+
+// redisACLCheck is redis.acl_check_cmd: whether the calling user may run
+// the command with these arguments, without running it.
+func (v *vm) redisACLCheck(L *lua.LState) int {
+	args, msg := v.callArgs(L)
+	if msg != "" {
+		raiseRedisError(L, msg)
+	}
+	allowed, known := false, false
+	if v.req != nil && v.req.Host != nil {
+		allowed, known = v.req.Host.ACLCheck(args)
+	}
+	clear(args)
+	if !known {
+		raiseRedisError(L, "ERR Invalid command passed to redis.acl_check_cmd()")
+	}
+	L.Push(lua.LBool(allowed))
+	return 1
+}
+
+// callArgs converts the Lua stack into command arguments (strings as they
+// are, numbers as Lua formats them), or returns the error Redis gives.
+// The slices alias the Lua strings and v's buffers: valid until the next
+// call; clear them after use.
+func (v *vm) callArgs(L *lua.LState) ([][]byte, string) {
+	n := L.GetTop()
+	if n == 0 {
+		return nil, "ERR Please specify at least one argument for this redis lib call"
+	}
+	// Numbers are formatted into numBuf first; the argument slices are
+	// taken once it no longer grows.
+	v.numBuf = v.numBuf[:0]
+	var offs [16]int
+	numOffs := offs[:0]
+	for i := 1; i <= n; i++ {
+		switch x := L.Get(i).(type) {
+		case lua.LString:
+		case lua.LNumber:
+			numOffs = append(numOffs, len(v.numBuf))
+			v.numBuf = appendG(v.numBuf, float64(x), 17)
+		default:
+			return nil, "ERR Lua redis lib command arguments must be strings or integers"
+		}
+	}
+	numOffs = append(numOffs, len(v.numBuf))
+	args := v.argBuf[:0]
+	ni := 0
+	for i := 1; i <= n; i++ {
+		switch x := L.Get(i).(type) {
+		case lua.LString:
+			args = append(args, unsafe.Slice(unsafe.StringData(string(x)), len(x)))
+		case lua.LNumber:
+			args = append(args, v.numBuf[numOffs[ni]:numOffs[ni+1]])
+			ni++
+		}
+	}
+	v.argBuf = args[:0]
+	return args, ""
 }
 
 func redisErrorReply(L *lua.LState) int {

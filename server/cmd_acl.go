@@ -92,8 +92,10 @@ func newACLCatalog(cmds map[string]*command) (*acl.Catalog, error) {
 // read access; writing commands need read and write access, since most of
 // them (every limiter) also read the state they replace. (Redis grants a
 // pure overwrite or delete with write access alone; rlserver is stricter.)
+// EVAL and EVALSHA may write their keys, so they need both too; EVAL_RO
+// and EVALSHA_RO need read access, as in Redis.
 func keyAccess(cmd *command) acl.Access {
-	if cmd.flags&flagWrite != 0 {
+	if cmd.flags&flagWrite != 0 || cmd.flags&flagScript != 0 && !strings.HasSuffix(cmd.name, "_ro") {
 		return acl.Read | acl.Write
 	}
 	return acl.Read

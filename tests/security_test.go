@@ -205,55 +205,64 @@ func TestAuthPathsLikeRedis(t *testing.T) {
 		t.Run(model, func(t *testing.T) {
 			ref := startRedisWith(t, refArgs...)
 			srv := startServer(t, append([]string{"--io-model", model}, authUsers...)...)
-			type pair struct {
-				c [2]net.Conn
-				r [2]*bufio.Reader
-			}
-			conns := map[string]*pair{}
-			for n, line := range strings.Split(authScript, "\n") {
-				line = strings.TrimSpace(line)
-				if line == "" || strings.HasPrefix(line, "#") {
-					continue
-				}
-				name, cmd, _ := strings.Cut(line, ": ")
-				p := conns[name]
-				if p == nil {
-					p = &pair{}
-					for i, addr := range []string{srv.Addr, ref} {
-						p.c[i] = dial(t, addr)
-						p.r[i] = bufio.NewReader(p.c[i])
-					}
-					conns[name] = p
-				}
-				var wire []byte
-				if rest, ok := strings.CutPrefix(cmd, "inline "); ok {
-					wire = []byte(rest + "\r\n")
-				} else {
-					args, err := splitCommand(cmd)
-					if err != nil {
-						t.Fatalf("line %d: %v", n, err)
-					}
-					wire = encode(args...)
-				}
-				var got [2]string
-				for i := range 2 {
-					p.c[i].SetDeadline(time.Now().Add(5 * time.Second))
-					p.c[i].Write(wire)
-					reply, err := rawReply(p.r[i])
-					switch {
-					case err == nil:
-						got[i] = helloID.ReplaceAllString(string(reply), "${1}ID")
-					case errors.Is(err, io.EOF) || isReset(err):
-						got[i] = "<connection closed>"
-					default:
-						t.Fatalf("%s: reading reply from %d: %v", line, i, err)
-					}
-				}
-				if got[0] != got[1] {
-					t.Errorf("%s\n  rlserver: %q\n  redis:    %q", line, got[0], got[1])
-				}
-			}
+			replaySessions(t, authScript, srv.Addr, ref)
 		})
+	}
+}
+
+// replaySessions replays a script of "conn: command" lines (see
+// authScript) against rlserver at ours and Redis at ref, each conn name a
+// connection of its own on both, and requires the same bytes back for
+// every step.
+func replaySessions(t *testing.T, script, ours, ref string) {
+	t.Helper()
+	type pair struct {
+		c [2]net.Conn
+		r [2]*bufio.Reader
+	}
+	conns := map[string]*pair{}
+	for n, line := range strings.Split(script, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, cmd, _ := strings.Cut(line, ": ")
+		p := conns[name]
+		if p == nil {
+			p = &pair{}
+			for i, addr := range []string{ours, ref} {
+				p.c[i] = dial(t, addr)
+				p.r[i] = bufio.NewReader(p.c[i])
+			}
+			conns[name] = p
+		}
+		var wire []byte
+		if rest, ok := strings.CutPrefix(cmd, "inline "); ok {
+			wire = []byte(rest + "\r\n")
+		} else {
+			args, err := splitCommand(cmd)
+			if err != nil {
+				t.Fatalf("line %d: %v", n, err)
+			}
+			wire = encode(args...)
+		}
+		var got [2]string
+		for i := range 2 {
+			p.c[i].SetDeadline(time.Now().Add(5 * time.Second))
+			p.c[i].Write(wire)
+			reply, err := rawReply(p.r[i])
+			switch {
+			case err == nil:
+				got[i] = helloID.ReplaceAllString(string(reply), "${1}ID")
+			case errors.Is(err, io.EOF) || isReset(err):
+				got[i] = "<connection closed>"
+			default:
+				t.Fatalf("%s: reading reply from %d: %v", line, i, err)
+			}
+		}
+		if got[0] != got[1] {
+			t.Errorf("%s\n  rlserver: %q\n  redis:    %q", line, got[0], got[1])
+		}
 	}
 }
 
