@@ -89,7 +89,16 @@ func (s *Server) requestShutdown() {
 	}
 }
 
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
 // configValues are the settings CONFIG GET answers, as clients probe them.
+// Passwords are not settings here (requirepass is the default user's
+// password; only its hash is kept): CONFIG GET never shows them.
 func (s *Server) configValues() [][2]string {
 	return [][2]string{
 		{"bind", s.cfg.Bind},
@@ -100,7 +109,16 @@ func (s *Server) configValues() [][2]string {
 		{"databases", "1"},
 		{"save", ""},
 		{"appendonly", "no"},
-		{"timeout", "0"},
+		{"timeout", strconv.FormatInt(s.cfg.IdleTimeout/1e9, 10)},
+		{"tcp-keepalive", strconv.FormatInt(s.cfg.TCPKeepAlive/1e9, 10)},
+		{"protected-mode", yesNo(s.cfg.ProtectedMode)},
+		{"client-output-buffer-limit", s.cfg.OutputLimits.String()},
+		{"aclfile", s.cfg.ACLFile},
+		{"tls-port", strconv.Itoa(s.cfg.TLSPort)},
+		{"tls-cert-file", s.cfg.TLS.CertFile},
+		{"tls-key-file", s.cfg.TLS.KeyFile},
+		{"tls-ca-cert-file", s.cfg.TLS.CAFile},
+		{"tls-auth-clients", s.cfg.TLS.ClientAuth.String()},
 		{"proto-max-bulk-len", strconv.Itoa(s.cfg.MaxBulkBytes)},
 		{"client-query-buffer-limit", strconv.Itoa(s.cfg.MaxQueryBytes)},
 		{"tracking-table-max-keys", strconv.Itoa(s.cfg.MaxTrackedKeys)},

@@ -54,6 +54,9 @@ type Config struct {
 	// every third of it; 0 turns keepalive off. Default 300s, as Redis:
 	// dead peers are found and their connections released.
 	TCPKeepAlive int64
+	// OutputLimits are client-output-buffer-limit per client class.
+	// Default: DefaultOutputLimits.
+	OutputLimits OutputLimits
 	// IOModel is IOEpoll (the default on Linux: no goroutine wake-up per
 	// request) or IOGoroutine (portable).
 	IOModel string
@@ -146,6 +149,7 @@ func DefaultConfig() Config {
 		SnapshotInterval:   30e9,
 		ProtectedMode:      true,
 		TCPKeepAlive:       300e9,
+		OutputLimits:       DefaultOutputLimits(),
 	}
 }
 
@@ -200,6 +204,9 @@ func (c Config) Validate() error {
 		return errors.New("lua-memory-limit must be at least 1mb")
 	case c.MaxTrackedKeys < 1:
 		return errors.New("tracking-table-max-keys must be at least 1")
+	}
+	if err := errors.Join(c.OutputLimits.Normal.validate(), c.OutputLimits.PubSub.validate()); err != nil {
+		return err
 	}
 	if c.TLSPort != 0 {
 		return c.TLS.Validate()

@@ -31,6 +31,13 @@ type Client struct {
 	resp                  int // owner only; CLIENT LIST reads it under infoMu too
 	authed                bool
 	quit                  bool
+	// olim are the server's output limits, read with clock; softSince is
+	// when the output reached the soft limit (0: under it); pushClass
+	// puts the client in the pubsub class (tracking on). See outlimit.go.
+	olim      *OutputLimits
+	clock     *Clock
+	softSince atomic.Int64
+	pushClass atomic.Bool
 	// user is the ACL user the client runs as (the default user until
 	// AUTH); atomic because ACL DELUSER and CLIENT LIST read it.
 	user atomic.Pointer[acl.Handle]
@@ -100,11 +107,11 @@ type clientConn interface {
 // Output thresholds. A client's batch stops running once flushThreshold
 // bytes of replies wait; they are written before it goes on, and the epoll
 // front stops reading from a client the socket does not drain. A client
-// whose unwritten output passes outputLimit is disconnected, as Redis's
+// whose unwritten output passes its class's limits is disconnected (see
+// OutputLimits), as Redis's
 // client-output-buffer-limit does.
 const (
 	flushThreshold = 64 << 10
-	outputLimit    = 64 << 20
 )
 
 func (s *Server) newClient(conn clientConn, addr, laddr string, fd int) *Client {
@@ -119,6 +126,7 @@ func (s *Server) newClient(conn clientConn, addr, laddr string, fd int) *Client 
 		authed:  s.acl.DefaultOpen(),
 	}
 	c.user.Store(s.acl.Default())
+	c.olim, c.clock = &s.cfg.OutputLimits, s.clock
 	c.req.bulk = -1
 	c.st = s.statShards[int(c.id)%len(s.statShards)]
 	c.lastCmd.Store(c.created)
@@ -173,7 +181,7 @@ func (s *Server) consume(c *Client, in []byte) (used int, more, ok bool) {
 		if c.quit {
 			return used, false, false
 		}
-		if len(c.out) > outputLimit {
+		if c.outputOver(len(c.out) + c.conn.pending()) {
 			s.log.Warn("closing client that reached the output buffer limit", "client", c.addr, "bytes", len(c.out))
 			c.out = c.out[:0]
 			return used, false, false
@@ -238,10 +246,10 @@ func (c *Client) flush(done bool) error {
 // goroutine. It never blocks on c's socket: while c's owner runs a batch
 // the frame waits for the owner's flush, after the replies already due;
 // otherwise the transport is kicked to write it. A client whose queue
-// passes outputLimit is disconnected.
+// passes its output limits is disconnected.
 func (c *Client) push(frame []byte) {
 	c.outMu.Lock()
-	if len(c.pushq)+len(frame) > outputLimit {
+	if c.outputOver(len(c.pushq) + len(frame)) {
 		c.outMu.Unlock()
 		c.conn.close()
 		return

@@ -48,6 +48,7 @@ type eventLoop struct {
 // close() from other goroutines.
 type epollConn struct {
 	loop    *eventLoop
+	c       *Client // the client served: its output limits
 	fd      int
 	mu      sync.Mutex
 	closed  bool
@@ -94,6 +95,7 @@ func (s *Server) serveEpoll() error {
 		ec := &epollConn{loop: l, fd: fd}
 		c := s.newClient(ec, addr, laddr, fd)
 		c.st = s.statShards[l.index] // the loop's own counters
+		ec.c = c
 		l.mu.Lock()
 		l.incoming = append(l.incoming, c)
 		l.mu.Unlock()
@@ -470,7 +472,7 @@ func (ec *epollConn) write(b []byte) error {
 			return nil
 		}
 	}
-	if len(ec.out)+len(b) > outputLimit {
+	if ec.c.outputOver(len(ec.out) + len(b)) {
 		ec.loop.s.log.Warn("closing client that reached the output buffer limit", "fd", ec.fd, "bytes", len(ec.out)+len(b))
 		return errors.New("output buffer limit reached")
 	}

@@ -39,9 +39,13 @@ func (s *Server) serveTLS(nc net.Conn) {
 	}()
 }
 
-// idleLoop closes clients idle longer than cfg.IdleTimeout (Redis's
-// timeout), checking once a second as Redis's clients cron does.
-func (s *Server) idleLoop() {
+// clientsCron runs once a second, as Redis's clients cron: it closes
+// clients idle longer than cfg.IdleTimeout, and clients whose unsent
+// output has stayed over their class's soft limit for its seconds. The
+// output limits are also checked whenever output grows (outputOver's
+// other callers); this catches a client that stopped reading, which the
+// fronts then stop serving, so that its output no longer grows.
+func (s *Server) clientsCron() {
 	defer s.wg.Done()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -50,25 +54,39 @@ func (s *Server) idleLoop() {
 		case <-s.done:
 			return
 		case <-t.C:
-			s.reapIdle(s.clock.Now())
+			s.checkClients(s.clock.Now())
 		}
 	}
 }
 
-// reapIdle closes every client whose last input is older than the idle
-// timeout. A client's input time is updated on every read, so a client
-// in the middle of sending a large command is not idle.
-func (s *Server) reapIdle(now int64) {
-	var idle []*Client
+// needsCron reports whether any setting needs clientsCron.
+func (s *Server) needsCron() bool {
+	o := s.cfg.OutputLimits
+	return s.cfg.IdleTimeout > 0 || o.Normal.Soft > 0 || o.PubSub.Soft > 0
+}
+
+// checkClients closes every client idle for longer than the idle timeout
+// (a client's input time is updated on every read, so one in the middle
+// of sending a large command is not idle) or over its output limits by
+// its last published backlog.
+func (s *Server) checkClients(now int64) {
+	var idle, over []*Client
 	s.mu.Lock()
 	for _, c := range s.clients {
-		if now-c.lastCmd.Load() > s.cfg.IdleTimeout {
+		switch {
+		case s.cfg.IdleTimeout > 0 && now-c.lastCmd.Load() > s.cfg.IdleTimeout:
 			idle = append(idle, c)
+		case c.outputOver(int(c.mem.omem.Load())):
+			over = append(over, c)
 		}
 	}
 	s.mu.Unlock()
 	for _, c := range idle {
 		s.log.Debug("closing idle client", "client", c.addr)
+		c.conn.close()
+	}
+	for _, c := range over {
+		s.log.Warn("closing client that reached the output buffer limit", "client", c.addr, "bytes", c.mem.omem.Load())
 		c.conn.close()
 	}
 }

@@ -220,9 +220,9 @@ func (s *Server) Serve() error {
 			s.saver.Run(time.Duration(s.cfg.SnapshotInterval), s.done)
 		}()
 	}
-	if s.cfg.IdleTimeout > 0 {
+	if s.needsCron() {
 		s.wg.Add(1)
-		go s.idleLoop()
+		go s.clientsCron()
 	}
 	// Each listener has its own accept loop; the first to stop (with an
 	// error, or nil after Close) ends Serve.

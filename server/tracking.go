@@ -195,6 +195,7 @@ func (s *Server) clientTracking(c *Client, args [][]byte) {
 		c.track = st
 		s.tracking.clients.Add(1)
 	}
+	c.pushClass.Store(st.on) // client-output-buffer-limit's pubsub class
 	c.out = redcon.AppendOK(c.out)
 }
 

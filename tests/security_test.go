@@ -386,3 +386,60 @@ func TestStartupRejectsBadUsers(t *testing.T) {
 		}
 	}
 }
+
+// TestOutputBufferLimit: a reply over the normal class's hard limit closes
+// the connection, as in Redis 7 (compared on the same limit); one under it
+// is delivered. On the epoll front a client that stops reading while its
+// output stays over the soft limit is closed once the soft seconds pass.
+func TestOutputBufferLimit(t *testing.T) {
+	t.Parallel()
+	ref := startRedisWith(t, "--client-output-buffer-limit", "normal", "256kb", "0", "0")
+	for _, model := range ioModels {
+		srv := startServer(t, "--io-model", model, "--client-output-buffer-limit", "normal 256kb 0 0")
+		for _, size := range []int{200 << 10, 300 << 10} {
+			var got [2]string
+			for i, addr := range []string{srv.Addr, ref} {
+				c := dial(t, addr)
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				c.Write(encode("ECHO", strings.Repeat("x", size)))
+				reply, err := rawReply(bufio.NewReader(c))
+				switch {
+				case err == nil:
+					got[i] = strconv.Itoa(len(reply)) + " bytes"
+				case errors.Is(err, io.EOF) || isReset(err):
+					got[i] = "<connection closed>"
+				default:
+					t.Fatalf("%s: ECHO %d: %v", model, size, err)
+				}
+			}
+			if got[0] != got[1] || (size > 256<<10) != (got[0] == "<connection closed>") {
+				t.Errorf("%s: ECHO of %d bytes: rlserver %s, redis %s", model, size, got[0], got[1])
+			}
+		}
+	}
+
+	// Soft limit: 64 KiB for more than 1s. The client sends ECHOs and never
+	// reads: the epoll front stops reading from it once its backlog is
+	// high, so the backlog stops growing but stays over the soft limit;
+	// the clients cron closes it after the soft second.
+	srv := startServer(t, "--io-model", "epoll", "--client-output-buffer-limit", "normal 0 64kb 1")
+	c := dial(t, srv.Addr)
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetReadBuffer(4 << 10)
+	}
+	start := time.Now()
+	for range 2000 { // until the server stops reading
+		c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+		if _, err := c.Write(encode("ECHO", strings.Repeat("y", 32<<10))); err != nil {
+			break
+		}
+	}
+	waitLog(t, srv, "closing client that reached the output buffer limit")
+	if el := time.Since(start); el < time.Second || el > 5*time.Second {
+		t.Fatalf("closed after %v; the soft limit allows 1s", el)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, c); err != nil && !isReset(err) {
+		t.Fatalf("the connection was not closed: %v", err)
+	}
+}

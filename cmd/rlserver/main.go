@@ -80,6 +80,7 @@ func run(argv []string, stderr io.Writer) error {
 	tlsAuth := fs.String("tls-auth-clients", "yes", "yes: clients need a certificate from the CA; optional: verified if presented; no: not asked for")
 	idle := fs.String("timeout", "0", "close clients idle this long (seconds, or a duration such as 5m; 0: never)")
 	keepAlive := fs.String("tcp-keepalive", "300", "TCP keepalive period (seconds, or a duration; 0: off)")
+	fs.Var(outputLimitsFlag{&cfg.OutputLimits}, "client-output-buffer-limit", "per client class: 'class hard soft seconds' (classes normal and pubsub, sizes in bytes or kb/mb/gb; repeatable)")
 	adminToken := fs.String("admin-token", "", "bearer token for the HTTP admin and stats API (empty: admin API off)")
 	rulesFile := fs.String("rules", "", "YAML or JSON file of rules, allow/deny entries and tiers to create or update at start")
 	if err := applyEnv(fs); err != nil {
@@ -307,6 +308,23 @@ func reloadTLS(srv *server.Server, log *slog.Logger) {
 	}
 	leaf := m.Leaf()
 	log.Info("TLS certificate reloaded", "serial", leaf.SerialNumber.String(), "subject", leaf.Subject.String(), "not_after", leaf.NotAfter)
+}
+
+// outputLimitsFlag applies each --client-output-buffer-limit value.
+type outputLimitsFlag struct{ o *server.OutputLimits }
+
+func (f outputLimitsFlag) String() string {
+	if f.o == nil {
+		return ""
+	}
+	return f.o.String()
+}
+
+func (f outputLimitsFlag) Set(v string) error {
+	return f.o.Set(v, func(s string) (int64, error) {
+		n, err := parseSize(s)
+		return int64(n), err
+	})
 }
 
 // stringList is a repeatable string flag.
