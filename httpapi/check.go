@@ -26,11 +26,12 @@ type checkRequest struct {
 // checkState is what one check needs, pooled so that a check allocates
 // little.
 type checkState struct {
-	in  checkRequest
-	q   rules.Request
-	d   rules.Decision
-	out []byte
-	hdr []byte
+	in   checkRequest
+	body []byte
+	q    rules.Request
+	d    rules.Decision
+	out  []byte
+	hdr  []byte
 }
 
 var checkPool = sync.Pool{New: func() any { return new(checkState) }}
@@ -42,7 +43,11 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 	st := checkPool.Get().(*checkState)
 	defer checkPool.Put(st)
 	st.in = checkRequest{}
-	if err := decodeBody(w, r, s.opts.MaxBodyBytes, &st.in); err != nil {
+	var err error
+	if st.body, err = readBody(r, s.opts.MaxBodyBytes, st.body); err == nil {
+		err = parseCheck(st.body, &st.in)
+	}
+	if err != nil {
 		writeRequestError(w, err)
 		return
 	}
