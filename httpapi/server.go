@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -174,19 +175,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var rec *statusWriter
 	if s.opts.Observe != nil {
 		start = s.opts.Now()
-		rec = &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		rec = statusWriters.Get().(*statusWriter)
+		*rec = statusWriter{ResponseWriter: w, status: http.StatusOK}
 		w = rec
 	}
 	h, pattern := s.mux.Handler(r)
-	if pattern == "" {
+	switch {
+	case pattern == "":
 		s.unrouted(w, r, h)
-	} else {
+	case strings.IndexByte(pattern, '{') < 0:
+		// No wildcards to fill in: skip the second match ServeMux would do.
+		h.ServeHTTP(w, r)
+	default:
 		s.mux.ServeHTTP(w, r)
 	}
 	if rec != nil {
 		s.opts.Observe(pattern, rec.status, float64(s.opts.Now()-start)/1e9)
+		*rec = statusWriter{}
+		statusWriters.Put(rec)
 	}
 }
+
+var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}
 
 // unrouted runs ServeMux's own handler for a request no pattern matched
 // (not found, method not allowed, or a redirect to a cleaned path) and

@@ -21,7 +21,12 @@ func (s *Server) Store() *engine.Store { return s.store }
 
 // MemoryFull reports whether the store is at maxmemory after the policy
 // has evicted what it can (for callers outside a RESP command).
-func (s *Server) MemoryFull() bool { return s.memoryFull(&Client{}) }
+func (s *Server) MemoryFull() bool {
+	if s.cfg.MaxMemory == 0 || s.store.Bytes() <= s.cfg.MaxMemory {
+		return false // the common case, without a Client to evict for
+	}
+	return s.memoryFull(&Client{})
+}
 
 // SetRules connects the rules engine that RL.CHECK and RL.RULES answer
 // from. Call it before Serve; until then they answer an error.
