@@ -319,6 +319,11 @@ func (e *Engine) apply(chs []*Change) ([]*Change, error) {
 	if slices.ContainsFunc(applied, func(c *Change) bool { return c.Kind != KindTier }) {
 		e.rebuild()
 	}
+	if len(applied) > 10 {
+		// A file or a peer's state: one line, not one per object.
+		e.log.Info("rule store changed", "changes", len(applied), "origin", applied[0].Origin, "actor", applied[0].Actor)
+		return applied, nil
+	}
 	for _, ch := range applied {
 		e.log.Info("rule store changed", "kind", ch.Kind, "id", ch.ID, "action", ch.Action, "version", ch.Version, "origin", ch.Origin, "actor", ch.Actor)
 	}
