@@ -157,14 +157,17 @@ func rateLimitHeaders(h http.Header, d *rules.Decision, buf []byte) []byte {
 		buf = strconv.AppendInt(buf, d.RetryAfter, 10)
 		cut()
 	}
-	// One string for all values; each header slices it.
+	// One string for all values and one slice for all headers; each
+	// header takes a piece of both.
 	all := string(buf)
+	vals := make([]string, n)
 	part := func(i int) []string {
 		lo := 0
 		if i > 0 {
 			lo = mark[i-1]
 		}
-		return []string{all[lo:mark[i]]}
+		vals[i] = all[lo:mark[i]]
+		return vals[i : i+1 : i+1]
 	}
 	h["X-RateLimit-Limit"] = part(0)
 	h["X-RateLimit-Remaining"] = part(1)
