@@ -217,8 +217,8 @@ func (e *Engine) rebuild() {
 	s.matcher = newMatcher(live)
 	s.allow, s.deny = newListIndex(allow), newListIndex(deny)
 	for id := range e.counters {
-		if r := s.byID[id]; r == nil || !r.Enabled {
-			delete(e.counters, id)
+		if s.byID[id] == nil {
+			delete(e.counters, id) // deleted: its series ends
 		}
 	}
 	e.snap.Store(s)
@@ -671,8 +671,9 @@ func (e *Engine) Audit(q AuditQuery) ([]AuditEntry, uint64, error) {
 	return e.db.audit(q)
 }
 
-// RuleStats returns each enabled rule's hits and rejections since start
-// (or since it was last enabled).
+// RuleStats returns the hits and rejections since start of every rule
+// that has been enabled (a disabled rule keeps its counts; a deleted one
+// loses them).
 func (e *Engine) RuleStats() []RuleStat {
 	e.mu.Lock()
 	out := make([]RuleStat, 0, len(e.counters))

@@ -262,6 +262,29 @@ func TestHTTPAPIEndToEnd(t *testing.T) {
 	if entries := m["entries"].([]any); code != 200 || len(entries) != 3 {
 		t.Fatalf("per-user's audit: %d %v", code, m)
 	}
+
+	// Rule hits reach /metrics, by rule id.
+	resp, err := httpClient.Get("http://" + p.HTTP + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var hits, rejections string
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.Contains(line, `rule_hits_total{rule="per-user"}`) {
+			hits = line[strings.LastIndexByte(line, ' ')+1:]
+		}
+		if strings.Contains(line, `rule_rejections_total{rule="per-user"}`) {
+			rejections = line[strings.LastIndexByte(line, ' ')+1:]
+		}
+	}
+	// u1: 3 allowed and 1 over by HTTP, 1 over by RESP; u2 by RESP and
+	// HTTP; u3 in EXEC; u1 over after enable; vip/1; u9 once off the deny
+	// list. Allow- and deny-listed checks are not the rule's.
+	if hits != "11" || rejections != "3" {
+		t.Fatalf("per-user in /metrics: hits %q rejections %q", hits, rejections)
+	}
 }
 
 // Auth failures, malformed input and oversized bodies: clear 4xx JSON

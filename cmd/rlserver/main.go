@@ -182,6 +182,7 @@ func run(argv []string, stderr io.Writer) error {
 	}
 	defer re.Close()
 	srv.SetRules(re)
+	reg.SetRules(ruleSource{re})
 
 	var web *httpapi.Server
 	if *httpAddr != "" {

@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
+	"github.com/rlserver/rlserver/metrics"
 	"github.com/rlserver/rlserver/rules"
 	"github.com/rlserver/rlserver/server"
 )
@@ -84,4 +86,42 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// ruleSource shows the rules engine's per-rule counters to metrics and
+// the status page.
+type ruleSource struct{ e *rules.Engine }
+
+func (s ruleSource) EachRule(fn func(metrics.RuleStats)) {
+	for _, st := range s.e.RuleStats() {
+		r, ok := s.e.Rule(st.ID)
+		if !ok {
+			continue
+		}
+		fn(metrics.RuleStats{
+			ID:       st.ID,
+			Hits:     uint64(st.Hits),
+			Rejected: uint64(st.Limited),
+			Shadow:   r.Action == rules.ActionShadow,
+			Summary:  summary(&r),
+		})
+	}
+}
+
+// summary describes a rule in a few words: "100 per 1m, gcra, match endpoint=/api, per user_id".
+func summary(r *rules.Rule) string {
+	s := fmt.Sprintf("%d per %s, %s", r.Limit, r.Window, r.Algorithm)
+	var m []string
+	for _, f := range []struct{ k, v string }{{"user_id", r.Match.UserID}, {"api_key", r.Match.APIKey}, {"ip", r.Match.IP}, {"endpoint", r.Match.Endpoint}, {"method", r.Match.Method}, {"tier", r.Match.Tier}} {
+		if f.v != "" {
+			m = append(m, f.k+"="+f.v)
+		}
+	}
+	if len(m) > 0 {
+		s += ", match " + strings.Join(m, " ")
+	}
+	if len(r.Per) > 0 {
+		s += ", per " + strings.Join(r.Per, "+")
+	}
+	return s
 }
