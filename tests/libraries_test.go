@@ -14,7 +14,7 @@ import (
 
 // libraryOutcome is what tests/node/libs.js reports for one library: the
 // replies to 7 sequential calls at limit 5, how many of 50 concurrent
-// callers a limit of 10 admitted, and a 1 s window at limit 2 before and
+// callers a limit of 10 admitted, and a 2 s window at limit 2 before and
 // after it passes.
 type libraryOutcome struct {
 	Seq        []map[string]any `json:"seq"`
@@ -63,6 +63,10 @@ func TestNodeLibraries(t *testing.T) {
 		"ratelimiter/ioredis",
 		"rolling-rate-limiter/ioredis",
 		"rolling-rate-limiter/node-redis",
+		"async-ratelimiter/ioredis",
+		"rate-limiter-flexible/ioredis",
+		"rate-limiter-flexible/node-redis",
+		"rate-limit-redis/express",
 	} {
 		t.Run(scenario, func(t *testing.T) {
 			t.Parallel()
