@@ -1,14 +1,10 @@
 package server
 
 import (
-	"net"
-	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/rlserver/rlserver/engine"
 	"github.com/tidwall/redcon"
 )
 
@@ -123,7 +119,37 @@ func (s *Server) configValues() [][2]string {
 		{"client-query-buffer-limit", strconv.Itoa(s.cfg.MaxQueryBytes)},
 		{"tracking-table-max-keys", strconv.Itoa(s.cfg.MaxTrackedKeys)},
 		{"cluster-enabled", "no"},
+		{"slowlog-log-slower-than", strconv.FormatInt(s.slowlog.thresholdUs(), 10)},
+		{"slowlog-max-len", strconv.FormatInt(s.slowlog.maxLen.Load(), 10)},
+		{"latency-monitor-threshold", strconv.FormatInt(s.latency.thresholdMs(), 10)},
+		{"latency-tracking", "yes"},
 	}
+}
+
+// configSet applies CONFIG SET for the settings that can change at run
+// time (the observability ones); it returns Redis's error otherwise.
+func (s *Server) configSet(name string, value []byte) string {
+	v, ok := parseRedisInt(value)
+	switch name {
+	case "slowlog-log-slower-than":
+		if ok {
+			s.slowlog.setThreshold(v)
+			return ""
+		}
+	case "slowlog-max-len":
+		if ok && v >= 0 {
+			s.slowlog.maxLen.Store(v)
+			return ""
+		}
+	case "latency-monitor-threshold":
+		if ok && v >= 0 {
+			s.latency.setThreshold(v)
+			return ""
+		}
+	default:
+		return "ERR CONFIG SET " + name + " is not supported: restart rlserver with the new flags"
+	}
+	return "ERR CONFIG SET failed (possibly related to argument '" + name + "') - argument couldn't be parsed into an integer"
 }
 
 func cmdConfig(s *Server, c *Client, args [][]byte, now int64) {
@@ -149,105 +175,37 @@ func cmdConfig(s *Server, c *Client, args [][]byte, now int64) {
 			c.out = redcon.AppendBulkString(c.out, kv[1])
 		}
 	case eqFold(sub, "resetstat"):
+		s.resetStats()
+		s.slowlog.mu.Lock()
+		s.slowlog.entries = nil
+		s.slowlog.mu.Unlock()
 		c.out = redcon.AppendOK(c.out)
 	case eqFold(sub, "set"):
-		c.out = appendError(c.out, "ERR CONFIG SET is not supported: restart rlserver with the new flags")
+		if len(args) < 4 || len(args)%2 != 0 {
+			c.out = appendError(c.out, "ERR wrong number of arguments for 'config|set' command")
+			return
+		}
+		// All or nothing, as Redis: check every pair before applying any.
+		for i := 2; i < len(args); i += 2 {
+			name := strings.ToLower(string(args[i]))
+			switch name {
+			case "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold":
+				if v, ok := parseRedisInt(args[i+1]); !ok || (v < 0 && name != "slowlog-log-slower-than") {
+					c.out = appendError(c.out, "ERR CONFIG SET failed (possibly related to argument '"+name+"') - argument couldn't be parsed into an integer")
+					return
+				}
+			default:
+				c.out = appendError(c.out, s.configSet(name, args[i+1]))
+				return
+			}
+		}
+		for i := 2; i < len(args); i += 2 {
+			s.configSet(strings.ToLower(string(args[i])), args[i+1])
+		}
+		c.out = redcon.AppendOK(c.out)
 	default:
 		c.out = appendError(c.out, unknownSubcommand(sub, "CONFIG"))
 	}
-}
-
-// cmdInfo writes INFO [section ...] in Redis's "# Section" / key:value form.
-func cmdInfo(s *Server, c *Client, args [][]byte, now int64) {
-	want := func(name string) bool {
-		if len(args) == 1 {
-			return true
-		}
-		for _, a := range args[1:] {
-			if eqFold(a, name) || eqFold(a, "all") || eqFold(a, "everything") || eqFold(a, "default") {
-				return true
-			}
-		}
-		return false
-	}
-	var b strings.Builder
-	section := func(name string, kv ...string) {
-		if !want(strings.ToLower(name)) {
-			return
-		}
-		if b.Len() > 0 {
-			b.WriteString("\r\n")
-		}
-		b.WriteString("# " + name + "\r\n")
-		for i := 0; i+1 < len(kv); i += 2 {
-			b.WriteString(kv[i] + ":" + kv[i+1] + "\r\n")
-		}
-	}
-	var ms runtime.MemStats
-	if want("memory") {
-		runtime.ReadMemStats(&ms)
-	}
-	s.mu.Lock()
-	nclients := len(s.clients)
-	s.mu.Unlock()
-	port := strconv.Itoa(s.cfg.Port)
-	if s.ln != nil {
-		if _, p, err := net.SplitHostPort(s.ln.Addr().String()); err == nil {
-			port = p
-		}
-	}
-	uptime := (now - s.started.UnixNano()) / 1e9
-	section("Server",
-		"redis_version", Version,
-		"rlserver_version", "0.1.0",
-		"redis_mode", "standalone",
-		"os", runtime.GOOS+" "+runtime.GOARCH,
-		"arch_bits", "64",
-		"go_version", runtime.Version(),
-		"process_id", strconv.Itoa(os.Getpid()),
-		"tcp_port", port,
-		"uptime_in_seconds", strconv.FormatInt(uptime, 10),
-		"uptime_in_days", strconv.FormatInt(uptime/86400, 10),
-	)
-	section("Clients",
-		"connected_clients", strconv.Itoa(nclients),
-		"maxclients", strconv.Itoa(s.cfg.MaxClients),
-		"tracking_clients", strconv.FormatInt(s.tracking.clients.Load(), 10),
-	)
-	section("Memory",
-		"used_memory", strconv.FormatInt(s.store.Bytes(), 10),
-		"used_memory_dataset", strconv.FormatInt(s.store.Bytes(), 10),
-		"used_memory_heap", strconv.FormatUint(ms.HeapInuse, 10),
-		"used_memory_sys", strconv.FormatUint(ms.Sys, 10),
-		"maxmemory", strconv.FormatInt(s.cfg.MaxMemory, 10),
-		"maxmemory_policy", s.cfg.MaxMemoryPolicy,
-	)
-	section("Persistence", s.persistenceInfo()...)
-	section("Stats",
-		"total_connections_received", strconv.FormatInt(s.stats.connections.Load(), 10),
-		"total_commands_processed", strconv.FormatUint(s.totalCalls(), 10),
-		"rejected_connections", strconv.FormatInt(s.stats.rejectedConns.Load(), 10),
-		"expired_keys", strconv.FormatInt(s.stats.expiredKeys.Load(), 10),
-		"evicted_keys", strconv.FormatInt(s.stats.evictedKeys.Load(), 10),
-		"expire_sweep_batches", strconv.FormatInt(s.stats.sweepBatches.Load(), 10),
-		"total_error_replies", strconv.FormatUint(errorReplies(s), 10),
-		"protocol_errors", strconv.FormatInt(s.stats.protocolErrors.Load(), 10),
-		"recovered_panics", strconv.FormatInt(s.stats.recoveredPanics.Load(), 10),
-	)
-	if want("keyspace") {
-		n, expires := 0, 0
-		s.eachShard(c, func(_ int, sh *engine.Shard) {
-			n += sh.Len()
-			expires += sh.Expiring()
-		})
-		if n > 0 {
-			section("Keyspace", "db0", "keys="+strconv.Itoa(n)+",expires="+strconv.Itoa(expires)+",avg_ttl=0")
-		} else {
-			section("Keyspace")
-		}
-	}
-	section("Cluster", "cluster_enabled", "0")
-	c.out = appendVerbatim(c.out, c.resp, []byte(b.String()))
 }
 
 // cmdCommand is COMMAND [COUNT|INFO|DOCS|LIST], answered from the table.
@@ -347,9 +305,4 @@ func (s *Server) appendCommandInfo(c *Client, names []string) {
 		c.out = redcon.AppendArray(c.out, 0)
 		c.out = redcon.AppendArray(c.out, 0)
 	}
-}
-
-func errorReplies(s *Server) uint64 {
-	_, _, total := s.errorTotals()
-	return total
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rlserver/rlserver/metrics"
 )
@@ -25,7 +26,8 @@ type statShard struct {
 	errOverflow uint64            // error replies whose code found the map full
 
 	netIn, netOut atomic.Uint64
-	_             [64]byte // keep the next shard's hot fields off this line
+	reads, writes atomic.Uint64 // read and write calls on client sockets
+	_             [64]byte      // keep the next shard's hot fields off this line
 }
 
 // cmdCounters are one command's counters in one shard.
@@ -105,7 +107,13 @@ func limitedFlag(reply []byte) (limited, ok bool) {
 
 // record does the counting call does after a handler ran: start is where
 // its reply begins in c.out, ns how long it took.
-func (s *Server) record(c *Client, cmd *command, start int, ns int64) {
+func (s *Server) record(c *Client, cmd *command, args [][]byte, start int, ns int64) {
+	if ns >= s.slowlog.thresholdNs.Load() {
+		s.slowlog.add(c, cmd, args, ns, time.Now())
+	}
+	if ns >= s.latency.thresholdNs.Load() {
+		s.latency.observe("command", ns, time.Now())
+	}
 	cc := &c.st.cmds[cmd.id]
 	cc.calls.Add(1)
 	cc.observe(ns)
@@ -205,6 +213,15 @@ func (s *Server) netTotals() (in, out uint64) {
 		out += st.netOut.Load()
 	}
 	return in, out
+}
+
+// ioTotals folds the socket reads and writes.
+func (s *Server) ioTotals() (reads, writes uint64) {
+	for _, st := range s.statShards {
+		reads += st.reads.Load()
+		writes += st.writes.Load()
+	}
+	return reads, writes
 }
 
 // resetStats zeroes the command, error and latency counters (CONFIG

@@ -121,6 +121,15 @@ type Config struct {
 	// MaxTrackedKeys caps the client-tracking table (Redis's
 	// tracking-table-max-keys, 1M).
 	MaxTrackedKeys int
+	// SlowlogSlowerThan logs commands that take at least this many
+	// microseconds in SLOWLOG (Redis's slowlog-log-slower-than); negative
+	// disables it, 0 logs every command. Default 10000 (10 ms), as Redis.
+	SlowlogSlowerThan int64
+	// SlowlogMaxLen is how many SLOWLOG entries are kept. Default 128.
+	SlowlogMaxLen int
+	// LatencyMonitorThreshold records LATENCY events that take at least
+	// this many milliseconds; 0 (the default, as in Redis) disables it.
+	LatencyMonitorThreshold int64
 }
 
 // MaxLogLimitCap is the largest MaxLogLimit accepted (2^24 entries).
@@ -141,6 +150,8 @@ func DefaultConfig() Config {
 		SweepEvery:         100e6,
 		SweepBudget:        64,
 		MaxTrackedKeys:     1 << 20,
+		SlowlogSlowerThan:  10000,
+		SlowlogMaxLen:      128,
 		BusyReplyThreshold: 5e9,
 		LuaMemoryLimit:     256 << 20,
 		MaxLogLimit:        10000,
@@ -204,6 +215,10 @@ func (c Config) Validate() error {
 		return errors.New("lua-memory-limit must be at least 1mb")
 	case c.MaxTrackedKeys < 1:
 		return errors.New("tracking-table-max-keys must be at least 1")
+	case c.SlowlogMaxLen < 0:
+		return errors.New("slowlog-max-len must not be negative")
+	case c.LatencyMonitorThreshold < 0:
+		return errors.New("latency-monitor-threshold must not be negative")
 	}
 	if err := errors.Join(c.OutputLimits.Normal.validate(), c.OutputLimits.PubSub.validate()); err != nil {
 		return err

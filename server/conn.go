@@ -234,6 +234,7 @@ func (c *Client) flush(done bool) error {
 		return nil
 	}
 	c.st.netOut.Add(uint64(len(c.out)))
+	c.st.writes.Add(1)
 	err := c.conn.write(c.out)
 	c.out = c.out[:0]
 	if cap(c.out) > 4*flushThreshold {
@@ -401,6 +402,7 @@ func (s *Server) serveConn(nc net.Conn) {
 			return
 		}
 		c.st.netIn.Add(uint64(n))
+		c.st.reads.Add(1)
 		c.in.w += n
 		c.lastCmd.Store(s.clock.Now()) // input: not idle (timeout, CLIENT LIST)
 		c.begin()

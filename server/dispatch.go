@@ -23,6 +23,7 @@ const (
 	flagLimiter                          // a limiter check: its reply's first integer is 1 when limited (metrics)
 	flagNoScript                         // refused inside a script (Redis's noscript)
 	flagScript                           // runs a script: its key shards are marked (EVAL family)
+	flagNoSlowlog                        // never in SLOWLOG (its arguments may hold secrets)
 )
 
 type handler func(s *Server, c *Client, args [][]byte, now int64)
@@ -253,7 +254,7 @@ func (s *Server) call(c *Client, cmd *command, args [][]byte, now int64) {
 	// the batch (clockNow): timing costs no extra read.
 	end := s.clock.Now()
 	c.nextNow, c.hasNext = end, outer
-	s.record(c, cmd, start, end-began)
+	s.record(c, cmd, args, start, end-began)
 	if cmd.flags&flagWrite != 0 && s.saver != nil {
 		s.saver.Changed()
 	}

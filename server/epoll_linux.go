@@ -337,6 +337,7 @@ func (l *eventLoop) readable(c *Client, ec *epollConn) {
 	}
 	c.lastCmd.Store(l.s.clock.Now()) // input: not idle (timeout, CLIENT LIST)
 	c.st.netIn.Add(uint64(n))
+	c.st.reads.Add(1)
 	var data []byte
 	if fromLoop {
 		data = l.buf[:n]

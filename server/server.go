@@ -34,6 +34,11 @@ type Server struct {
 	cmdList []*command
 	// statShards hold command counters; see cmdstats.go.
 	statShards []*statShard
+	rates      rateSampler  // INFO instantaneous_* figures
+	memPeak    atomic.Int64 // INFO used_memory_peak
+	slowlog    slowlog
+	latency    latencyMonitor
+	loaded     persistence.Info // the snapshot loaded at start (INFO rdb_last_load_*)
 
 	ln        net.Listener // plaintext RESP; nil when serving TLS only
 	tlsLn     net.Listener // RESP over TLS; nil without a TLS port
@@ -95,6 +100,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.tracking = newTracker(cfg.MaxTrackedKeys)
 	s.scripts = script.New(script.Config{MemoryLimit: cfg.LuaMemoryLimit, Log: s.scriptLog})
 	s.runs = make(map[*scriptRun]struct{})
+	s.slowlog.setThreshold(cfg.SlowlogSlowerThan)
+	s.slowlog.maxLen.Store(int64(cfg.SlowlogMaxLen))
+	s.latency.setThreshold(cfg.LatencyMonitorThreshold)
 	s.cmds = commandTable()
 	cat, err := newACLCatalog(s.cmds)
 	if err != nil {
@@ -128,6 +136,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
+		s.loaded = info
 		if info.Path != "" {
 			log.Info("snapshot loaded", "path", info.Path, "keys", info.Keys, "expired", info.Expired, "duration", info.Duration)
 		}
@@ -213,6 +222,8 @@ func (s *Server) ShutdownRequested() <-chan struct{} { return s.shutdown }
 func (s *Server) Serve() error {
 	s.wg.Add(1)
 	go s.sweepLoop()
+	s.wg.Add(1)
+	go s.sampleLoop()
 	if s.saver != nil && s.cfg.SnapshotInterval > 0 {
 		s.wg.Add(1)
 		go func() {
@@ -331,6 +342,8 @@ func (s *Server) sweepLoop() {
 }
 
 func (s *Server) sweepOnce() {
+	start := time.Now()
+	defer func() { s.latency.observe("expire-cycle", int64(time.Since(start)), time.Now()) }()
 	nowMs := s.clock.Now() / 1e6
 	// Keys that expire are invalidated for tracking clients after their
 	// shard is unlocked: a push must never hold a shard.

@@ -76,8 +76,8 @@ func commandTable() map[string]*command {
 		{name: "echo", arity: 2, group: "connection", summary: "Echo a message", run: cmdEcho},
 		{name: "quit", arity: -1, flags: flagNoAuth | flagTxControl | flagNoScript, group: "connection", summary: "Close the connection", run: cmdQuit},
 		{name: "select", arity: 2, group: "connection", summary: "Select database 0", run: cmdSelect},
-		{name: "auth", arity: -2, flags: flagNoAuth | flagNoScript, group: "connection", summary: "Authenticate", run: cmdAuth},
-		{name: "hello", arity: -1, flags: flagNoAuth | flagNoScript, group: "connection", summary: "Handshake and pick RESP2 or RESP3", run: cmdHello},
+		{name: "auth", arity: -2, flags: flagNoSlowlog | flagNoAuth | flagNoScript, group: "connection", summary: "Authenticate", run: cmdAuth},
+		{name: "hello", arity: -1, flags: flagNoSlowlog | flagNoAuth | flagNoScript, group: "connection", summary: "Handshake and pick RESP2 or RESP3", run: cmdHello},
 		{name: "client", arity: -2, flags: flagKeepCaching | flagNoScript, subs: []string{"id", "setname", "getname", "setinfo", "list", "info", "tracking", "caching", "getredir", "no-evict", "no-touch", "help"}, group: "connection", summary: "Connection management", run: cmdClient},
 
 		{name: "eval", arity: -3, flags: flagNoScript | flagScript, movableKeys: evalKeys, group: "scripting", summary: "Run a Lua script", run: evalCommand(false, false)},
@@ -90,9 +90,11 @@ func commandTable() map[string]*command {
 		{name: "exec", arity: 1, flags: flagTxControl | flagNoScript, group: "transactions", summary: "Run a transaction", run: cmdExec},
 		{name: "discard", arity: 1, flags: flagTxControl | flagNoScript, group: "transactions", summary: "Discard a transaction", run: cmdDiscard},
 
+		{name: "slowlog", arity: -2, flags: flagAdmin | flagDangerous, group: "server", summary: "The log of slow commands", run: cmdSlowlog},
+		{name: "latency", arity: -2, flags: flagAdmin | flagDangerous, group: "server", summary: "Latency monitor events and per-command histograms", run: cmdLatency},
 		{name: "info", arity: -1, flags: flagAllKeys | flagDangerous, group: "server", summary: "Server information", run: cmdInfo},
 		{name: "command", arity: -1, subs: []string{"count", "list", "info", "docs"}, group: "server", summary: "Command table introspection", run: cmdCommand},
-		{name: "acl", arity: -2, flags: flagAdmin | flagNoScript, subs: []string{"cat", "deluser", "dryrun", "getuser", "genpass", "list", "load", "save", "setuser", "users", "whoami", "help"}, group: "server", summary: "Users and their permissions", run: cmdACL},
+		{name: "acl", arity: -2, flags: flagNoSlowlog | flagAdmin | flagNoScript, subs: []string{"cat", "deluser", "dryrun", "getuser", "genpass", "list", "load", "save", "setuser", "users", "whoami", "help"}, group: "server", summary: "Users and their permissions", run: cmdACL},
 		{name: "config", arity: -2, flags: flagAdmin | flagNoScript, subs: []string{"get", "set", "resetstat"}, group: "server", summary: "Read configuration", run: cmdConfig},
 		{name: "time", arity: 1, group: "server", summary: "Server time", run: cmdTime},
 		{name: "save", arity: 1, flags: flagAdmin | flagNoMulti | flagNoScript, group: "server", summary: "Write a snapshot and wait for it", run: cmdSave},

@@ -212,3 +212,10 @@ func (s *Server) clientCaching(c *Client, arg []byte) {
 		c.out = appendError(c.out, errSyntax)
 	}
 }
+
+// size is the number of keys tracked (INFO tracking_total_keys).
+func (t *tracker) size() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.keys)
+}
