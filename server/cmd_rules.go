@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/rlserver/rlserver/engine"
@@ -59,6 +60,18 @@ func rlCheck(e *rules.Engine) handler {
 		}
 		var q rules.Request
 		var seen uint8
+		// All values become one string, sliced per field: one allocation
+		// instead of one per field.
+		n := 0
+		for i := 2; i < len(args); i += 2 {
+			n += len(args[i])
+		}
+		var sb strings.Builder
+		sb.Grow(n)
+		for i := 2; i < len(args); i += 2 {
+			sb.Write(args[i])
+		}
+		all, off := sb.String(), 0
 		for i := 1; i < len(args); i += 2 {
 			f, v := args[i], args[i+1]
 			var dst *string
@@ -93,8 +106,9 @@ func rlCheck(e *rules.Engine) handler {
 			}
 			seen |= bit
 			if dst != nil {
-				*dst = string(v)
+				*dst = all[off : off+len(v)]
 			}
+			off += len(v)
 		}
 		if err := q.Prepare(); err != nil {
 			c.out = appendError(c.out, "ERR invalid RL.CHECK request: "+validationText(err))

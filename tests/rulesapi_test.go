@@ -121,7 +121,7 @@ func TestHTTPAPIEndToEnd(t *testing.T) {
 	if len(arr) != 6 || arr[0] != int64(1) || arr[1] != int64(3) || arr[2] != int64(0) || arr[5] != bulk("per-user") {
 		t.Fatalf("RL.CHECK over the limit: %#v", got)
 	}
-	got, _ = rc.do("RL.CHECK", "USER_ID", "u2", "cost", "2")
+	got, _ = rc.do("RL.CHECK", "cost", "2", "USER_ID", "u2", "method", "get")
 	if arr, _ := got.([]any); len(arr) != 6 || arr[0] != int64(0) || arr[2] != int64(1) {
 		t.Fatalf("RL.CHECK u2: %#v", got)
 	}
