@@ -75,6 +75,14 @@ for rules in 10 10000; do
     after=$(cpu_ticks "$pid")
     echo "$line" | awk -F'","' -v r="$rules" -v round="$round" -v n="$N" -v t=$((after - before)) -v hz="$hz" \
       '{gsub(/"/,"",$8); printf "| RL.CHECK -P 16 | %s | %s | %.0f | %s | %s | %.2f |\n", r, round, $2, $5*1000, $7*1000, t / hz * 1e6 / n}'
+    if [ "$rules" = 10 ]; then
+      # For scale: one plain limiter call per request, same load.
+      before=$(cpu_ticks "$pid")
+      line=$(redis-benchmark -p "$RL_PORT" -c 50 -n "$N" -r 10000 -P 16 --csv CL.THROTTLE key:__rand_int__ 100 1000 60 1 | tail -1)
+      after=$(cpu_ticks "$pid")
+      echo "$line" | awk -F'","' -v round="$round" -v n="$N" -v t=$((after - before)) -v hz="$hz" \
+        '{gsub(/"/,"",$8); printf "| CL.THROTTLE -P 16 (one limiter) | - | %s | %.0f | %s | %s | %.2f |\n", round, $2, $5*1000, $7*1000, t / hz * 1e6 / n}'
+    fi
   done
   stop
 done
