@@ -87,6 +87,7 @@ type Client struct {
 	spare   []byte
 
 	commands, replies, batches, timeouts, failures, dials atomic.Int64
+	healthy                                               atomic.Bool // the last event was a reply, not a failure
 }
 
 // NewClient returns a client for cfg and starts its writer. The connection
@@ -116,6 +117,29 @@ func (c *Client) Forward(now int64, resp, hops int, args [][]byte, w Waiter) {
 	c.queued = append(c.queued, call{w: w})
 	c.mu.Unlock()
 }
+
+// ForwardTx queues a transaction as RL.FWD MULTI, each command, RL.FWD
+// EXEC, appended together so that no other command comes between them on
+// the connection; w gets EXEC's reply (the others are +OK and +QUEUED,
+// and a refused command shows in EXEC's reply as EXECABORT).
+func (c *Client) ForwardTx(now int64, resp, hops int, cmds [][][]byte, w Waiter) {
+	multi, exec := [][]byte{[]byte("MULTI")}, [][]byte{[]byte("EXEC")}
+	c.mu.Lock()
+	c.out = AppendForward(c.out, now, resp, hops, multi)
+	c.queued = append(c.queued, call{w: discard{}})
+	for _, args := range cmds {
+		c.out = AppendForward(c.out, now, resp, hops, args)
+		c.queued = append(c.queued, call{w: discard{}})
+	}
+	c.out = AppendForward(c.out, now, resp, hops, exec)
+	c.queued = append(c.queued, call{w: w})
+	c.mu.Unlock()
+}
+
+// discard is the Waiter of replies nobody needs.
+type discard struct{}
+
+func (discard) Reply([]byte, error) {}
 
 // Do queues args as a plain command; w gets the reply. Nothing is written
 // until Flush.
@@ -202,6 +226,7 @@ func (c *Client) reset(gen uint64, all bool) []call {
 	}
 	if len(failed) > 0 {
 		c.failures.Add(1)
+		c.healthy.Store(false)
 	}
 	return failed
 }
@@ -228,6 +253,9 @@ func (c *Client) Stats() Stats {
 	return Stats{Commands: c.commands.Load(), Replies: c.replies.Load(), Batches: c.batches.Load(),
 		Timeouts: c.timeouts.Load(), Failures: c.failures.Load(), Dials: c.dials.Load()}
 }
+
+// Healthy reports whether the peer answered since its last failure.
+func (c *Client) Healthy() bool { return c.healthy.Load() }
 
 // Waiting returns how many commands await a reply or a write.
 func (c *Client) Waiting() int {
@@ -418,6 +446,7 @@ func (c *Client) dispatch(buf []byte, gen uint64, batch *[]call) (int, error) {
 		c.pending = append(c.pending[:0], c.pending[k:]...)
 		c.mu.Unlock()
 		c.replies.Add(int64(k))
+		c.healthy.Store(true)
 		for i, end := range ends[:k] {
 			f := buf[pos:end]
 			for f[0] == '>' { // a push delivered above, before this reply

@@ -133,7 +133,11 @@ func cmdHello(s *Server, c *Client, args [][]byte, now int64) {
 	c.out = redcon.AppendBulkString(c.out, "id")
 	c.out = redcon.AppendInt(c.out, c.id)
 	c.out = redcon.AppendBulkString(c.out, "mode")
-	c.out = redcon.AppendBulkString(c.out, "standalone")
+	if s.cl != nil {
+		c.out = redcon.AppendBulkString(c.out, "cluster")
+	} else {
+		c.out = redcon.AppendBulkString(c.out, "standalone")
+	}
 	c.out = redcon.AppendBulkString(c.out, "role")
 	c.out = redcon.AppendBulkString(c.out, "master")
 	c.out = redcon.AppendBulkString(c.out, "modules")

@@ -118,7 +118,7 @@ func (s *Server) configValues() [][2]string {
 		{"proto-max-bulk-len", strconv.Itoa(s.cfg.MaxBulkBytes)},
 		{"client-query-buffer-limit", strconv.Itoa(s.cfg.MaxQueryBytes)},
 		{"tracking-table-max-keys", strconv.Itoa(s.cfg.MaxTrackedKeys)},
-		{"cluster-enabled", "no"},
+		{"cluster-enabled", yesNo(s.cl != nil)},
 		{"slowlog-log-slower-than", strconv.FormatInt(s.slowlog.thresholdUs(), 10)},
 		{"slowlog-max-len", strconv.FormatInt(s.slowlog.maxLen.Load(), 10)},
 		{"latency-monitor-threshold", strconv.FormatInt(s.latency.thresholdMs(), 10)},
@@ -211,8 +211,10 @@ func cmdConfig(s *Server, c *Client, args [][]byte, now int64) {
 // cmdCommand is COMMAND [COUNT|INFO|DOCS|LIST], answered from the table.
 func cmdCommand(s *Server, c *Client, args [][]byte, now int64) {
 	names := make([]string, 0, len(s.cmds))
-	for n := range s.cmds {
-		names = append(names, n)
+	for n, cmd := range s.cmds {
+		if cmd.group != "internal" {
+			names = append(names, n)
+		}
 	}
 	slices.Sort(names)
 	pick := func(from [][]byte) []string {

@@ -130,10 +130,15 @@ type Config struct {
 	// LatencyMonitorThreshold records LATENCY events that take at least
 	// this many milliseconds; 0 (the default, as in Redis) disables it.
 	LatencyMonitorThreshold int64
+	// Cluster, when set, runs the node in a cluster (see ClusterConfig);
+	// nil is single-node mode, answering exactly as a standalone Redis.
+	Cluster *ClusterConfig
 }
 
 // MaxLogLimitCap is the largest MaxLogLimit accepted (2^24 entries).
 const MaxLogLimitCap = 1 << 24
+
+// (Cluster is declared with the rest of cluster mode in cluster.go.)
 
 // DefaultConfig returns the defaults documented on each field.
 func DefaultConfig() Config {
@@ -222,6 +227,11 @@ func (c Config) Validate() error {
 	}
 	if err := errors.Join(c.OutputLimits.Normal.validate(), c.OutputLimits.PubSub.validate()); err != nil {
 		return err
+	}
+	if c.Cluster != nil {
+		if err := c.Cluster.validate(); err != nil {
+			return err
+		}
 	}
 	if c.TLSPort != 0 {
 		return c.TLS.Validate()

@@ -3,6 +3,8 @@ package server
 import (
 	"crypto/tls"
 	"net"
+
+	"github.com/rlserver/rlserver/peer"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -81,6 +83,19 @@ type Client struct {
 	busy   bool   // the owner is running a batch and will flush pushq after it
 	kicked bool   // a flush of pushq has been requested from the transport
 	pushq  []byte // pushes waiting to be written
+
+	// Cluster: replies of forwarded commands (see cluster.go). fwdq and
+	// ready are under outMu; the rest is the owner's.
+	fwdq     []fwdEntry     // holes for replies still to come, in order
+	ready    []byte         // released replies, due after out
+	fwdOpen  bool           // fwdq or ready may be non-empty: outputs go behind them
+	fwdPeers []*peer.Client // peers this batch queued commands for
+	peer     bool           // an authenticated cluster peer (RL.PEER)
+	txSlot   int            // the slot of the MULTI queue's keys; -1 none yet
+	// importMerge marks the slots of the handoff this peer is sending
+	// that this node held already: their entries merge (RL.IMPORT).
+	importMerge *[256]uint64
+	fwdHops     int // hops the command being run has made (RL.FWD)
 }
 
 // memStats are a client's buffer sizes for CLIENT LIST, published by the
@@ -123,6 +138,7 @@ func (s *Server) newClient(conn clientConn, addr, laddr string, fd int) *Client 
 		fd:      fd,
 		created: s.clock.Now(),
 		resp:    2,
+		txSlot:  -1,
 		authed:  s.acl.DefaultOpen(),
 	}
 	c.user.Store(s.acl.Default())
@@ -162,6 +178,9 @@ func (s *Server) limits(c *Client) parseLimits {
 // must close (a protocol error, whose reply is in c.out, QUIT, or an
 // output or query limit).
 func (s *Server) consume(c *Client, in []byte) (used int, more, ok bool) {
+	if s.cl != nil {
+		defer c.flushPeers()
+	}
 	lim := s.limits(c)
 	c.hasNext = false // time passed since the last batch
 	for used < len(in) {
@@ -177,7 +196,11 @@ func (s *Server) consume(c *Client, in []byte) (used int, more, ok bool) {
 		if args == nil {
 			continue
 		}
+		mark := len(c.out)
 		s.execute(c, args)
+		if c.fwdOpen {
+			c.deferOutput(mark)
+		}
 		if c.quit {
 			return used, false, false
 		}
@@ -222,6 +245,13 @@ func (c *Client) begin() {
 // goroutine front the caller holds the connection's write lock.
 func (c *Client) flush(done bool) error {
 	c.outMu.Lock()
+	if len(c.ready) > 0 {
+		c.out = append(c.out, c.ready...)
+		c.ready = c.ready[:0]
+	}
+	if c.fwdOpen && len(c.fwdq) == 0 {
+		c.fwdOpen = false
+	}
 	if len(c.pushq) > 0 {
 		c.out = append(c.out, c.pushq...)
 		c.pushq = c.pushq[:0]
@@ -375,8 +405,8 @@ func (n *netConn) kick(c *Client) {
 			c.outMu.Unlock()
 			return
 		}
-		b := append([]byte(nil), c.pushq...)
-		c.pushq = c.pushq[:0]
+		b := append(append([]byte(nil), c.ready...), c.pushq...)
+		c.ready, c.pushq = c.ready[:0], c.pushq[:0]
 		c.outMu.Unlock()
 		if len(b) > 0 && n.write(b) != nil {
 			n.nc.Close()

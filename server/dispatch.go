@@ -120,7 +120,11 @@ func (s *Server) lookup(name []byte) *command {
 // execute runs one command and appends its reply to c.out: the checks
 // every command shares (lookup, authentication, arity, key sizes), then
 // queueing inside MULTI or running it through call.
-func (s *Server) execute(c *Client, args [][]byte) {
+func (s *Server) execute(c *Client, args [][]byte) { s.executeAt(c, args, 0) }
+
+// executeAt is execute at a given instant (a forwarded command's); 0 reads
+// the clock.
+func (s *Server) executeAt(c *Client, args [][]byte, now int64) {
 	cmd := s.lookup(args[0])
 	if cmd == nil {
 		s.reject(c, nil, unknownCommand(args))
@@ -145,15 +149,26 @@ func (s *Server) execute(c *Client, args [][]byte) {
 		s.reject(c, cmd, "ERR Command not allowed inside a transaction")
 		return
 	}
-	if msg, _ := aclDenied(c.user.Load().User(), cmd, args); msg != "" {
-		s.reject(c, cmd, msg)
-		return
+	// A peer's forwarded commands were checked against the client's user
+	// by the node that received them; internal commands check their own
+	// token.
+	if !c.peer && cmd.group != "internal" {
+		if msg, _ := aclDenied(c.user.Load().User(), cmd, args); msg != "" {
+			s.reject(c, cmd, msg)
+			return
+		}
 	}
 	if c.multi && cmd.flags&flagTxControl == 0 {
+		if s.cl != nil && !s.sameTxSlot(c, cmd, args) {
+			s.reject(c, cmd, errCrossSlot)
+			return
+		}
 		s.queue(c, cmd, args)
 		return
 	}
-	now := c.clockNow(s)
+	if now == 0 {
+		now = c.clockNow(s)
+	}
 	c.lastName.Store(cmd)
 	c.lastSub.Store(cmd.subName(args))
 	c.lastCmd.Store(now)
@@ -236,6 +251,9 @@ func (s *Server) call(c *Client, cmd *command, args [][]byte, now int64) {
 				c.scriptRun = nil
 				run.finish()
 			}()
+		}
+		if s.cl != nil && s.elsewhere(c, cmd, args, now) {
+			return // forwarded, redirected or refused; the locks are released
 		}
 	}
 	track := s.tracking.active()

@@ -122,7 +122,7 @@ func (s *Server) infoServer(c *Client, now int64, kv *infoKV) {
 	kv.s("redis_git_sha1", "00000000")
 	kv.s("redis_git_dirty", "0")
 	kv.s("redis_build_id", buildID())
-	kv.s("redis_mode", "standalone")
+	kv.s("redis_mode", s.mode())
 	kv.s("os", osName())
 	kv.s("arch_bits", strconv.Itoa(strconv.IntSize))
 	kv.s("monotonic_clock", "POSIX clock_gettime")
@@ -439,7 +439,14 @@ func (s *Server) infoLatencystats(c *Client, now int64, kv *infoKV) {
 }
 
 func (s *Server) infoCluster(c *Client, now int64, kv *infoKV) {
-	kv.s("cluster_enabled", "0")
+	if s.cl == nil {
+		kv.s("cluster_enabled", "0")
+		return
+	}
+	f := s.cl.info(s)
+	for i := 0; i+1 < len(f); i += 2 {
+		kv.s(f[i], f[i+1])
+	}
 }
 
 func (s *Server) infoKeyspace(c *Client, now int64, kv *infoKV) {

@@ -12,6 +12,7 @@ func cmdMulti(s *Server, c *Client, args [][]byte, now int64) {
 	}
 	c.multi = true
 	c.queued, c.queuedSize, c.multiErr = c.queued[:0], 0, false
+	c.txSlot = -1
 	c.out = redcon.AppendOK(c.out)
 }
 
@@ -65,6 +66,14 @@ func cmdExec(s *Server, c *Client, args [][]byte, now int64) {
 			run.finish()
 		}
 	}()
+	if s.cl != nil && c.txSlot >= 0 {
+		// Routed under the locks, like a single command (see elsewhere).
+		if t := s.cl.router.Load(); !t.Local(uint16(c.txSlot)) {
+			s.release(c)
+			s.sendTxAway(c, t, uint16(c.txSlot), queued, now)
+			return
+		}
+	}
 	c.inExec = true
 	defer func() {
 		c.inExec = false

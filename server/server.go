@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"slices"
@@ -62,6 +63,7 @@ type Server struct {
 	runMu      sync.Mutex
 	runs       map[*scriptRun]struct{} // running scripts, for SCRIPT KILL; guarded by runMu
 	saver      *persistence.Saver      // nil without a data dir
+	cl         *cluster                // nil in single-node mode
 	saveOnExit atomic.Bool
 	forceExit  atomic.Bool  // SHUTDOWN FORCE: exit even if the final snapshot fails
 	evictNext  atomic.Int64 // round-robin shard cursor for eviction
@@ -190,6 +192,17 @@ func (s *Server) Listen() error {
 		}
 		s.tlsLn = ln
 	}
+	if s.cfg.Cluster != nil {
+		if err := s.startCluster(); err != nil {
+			if s.ln != nil {
+				s.ln.Close()
+			}
+			if s.tlsLn != nil {
+				s.tlsLn.Close()
+			}
+			return fmt.Errorf("cluster: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -298,10 +311,23 @@ func (s *Server) serveGoroutines() error {
 	})
 }
 
+// leaveTimeout bounds the handoff of a graceful leave.
+const leaveTimeout = 20 * time.Second
+
 // Close stops accepting, closes every connection and waits for them.
 func (s *Server) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
-		s.closing.Store(true)
+		if s.cl != nil {
+			// Hand the slots off and leave while still serving, so that
+			// no limit resets and forwarded commands still find a node.
+			grace := 4 * s.cl.cfg.Timing.GossipInterval
+			if grace == 0 {
+				grace = time.Second
+			}
+			s.cl.leave(s, time.Now().Add(leaveTimeout), grace)
+			s.cl.stop()
+		}
+		s.closing.Store(true) // the event loops stop at this
 		close(s.done)
 		if s.ln != nil {
 			s.ln.Close()

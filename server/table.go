@@ -101,9 +101,14 @@ func commandTable() map[string]*command {
 		{name: "bgsave", arity: -1, flags: flagAdmin | flagNoScript, group: "server", summary: "Write a snapshot in the background", run: cmdBgsave},
 		{name: "lastsave", arity: 1, group: "server", summary: "Unix time of the last successful snapshot", run: cmdLastsave},
 		{name: "shutdown", arity: -1, flags: flagAdmin | flagNoMulti | flagNoScript, group: "server", summary: "Stop the server", run: cmdShutdown},
-		{name: "cluster", arity: -2, flags: flagNoScript, group: "cluster", summary: "Cluster introspection (cluster support disabled)", run: cmdNoCluster},
-		{name: "readonly", arity: 1, group: "cluster", summary: "Cluster read mode (cluster support disabled)", run: cmdNoCluster},
-		{name: "readwrite", arity: 1, group: "cluster", summary: "Cluster read mode (cluster support disabled)", run: cmdNoCluster},
+		{name: "cluster", arity: -2, flags: flagNoScript, group: "cluster", summary: "Cluster introspection from the live slot map", run: cmdCluster,
+			subs: []string{"slots", "shards", "nodes", "info", "myid", "keyslot", "countkeysinslot", "getkeysinslot", "help"}},
+		{name: "readonly", arity: 1, group: "cluster", summary: "Cluster read mode (OK: every node answers reads)", run: cmdClusterOK},
+		{name: "readwrite", arity: 1, group: "cluster", summary: "Cluster read mode (OK)", run: cmdClusterOK},
+		{name: "asking", arity: 1, group: "cluster", summary: "Cluster ASK redirection (OK: this node forwards)", run: cmdClusterOK},
+		{name: "rl.peer", arity: 2, flags: flagNoAuth | flagNoMulti | flagNoScript, group: "internal", summary: "Authenticate a cluster peer", run: cmdPeer},
+		{name: "rl.import", arity: 3, flags: flagNoAuth | flagNoMulti | flagNoScript, group: "internal", summary: "A slot handoff step from a cluster peer", run: cmdImport},
+		{name: "rl.fwd", arity: -5, flags: flagNoAuth | flagTxControl | flagNoScript, group: "internal", summary: "A command forwarded by a cluster peer", run: cmdForward},
 	}
 	m := make(map[string]*command, len(cmds))
 	for i, c := range cmds {

@@ -76,8 +76,9 @@
 //     server parks commands for S (their replies stay pending in order).
 //  2. A walks its store one engine shard at a time (as snapshots do) and
 //     sends B the state of every key in S, in the snapshot entry encoding
-//     (kind, key, absolute expiry, state), in paced batches over the same
-//     peer connection that carries A's forwarded commands, then DONE S.
+//     (kind, key, absolute expiry, state), in paced batches, then DONE S,
+//     on a connection of their own (a forwarded command's reply can wait
+//     on this very transfer, so handoff messages must not queue behind it).
 //     Before the first entry B deletes any keys of S it has (it does not
 //     hold S, so they are stale), unless it holds some of S already (two
 //     nodes claimed it): those entries are merged conservatively (the later
@@ -87,8 +88,8 @@
 //     Commands B received for S before that were forwarded to A, which
 //     served them before step 1 or parked them after it.
 //  4. On the acknowledgement A stops holding S (EndHandoff), routes S to B,
-//     re-dispatches the parked commands (now forwarded to B, after DONE on
-//     the same ordered connection) and deletes its copies of S's keys.
+//     re-dispatches the parked commands (now forwarded to B, which serves S
+//     since before it acknowledged) and deletes its copies of S's keys.
 //
 // At every instant one node serves each key: A until step 1, nobody while
 // the state is in transit (commands wait, for milliseconds), B after step

@@ -37,7 +37,7 @@ func helpFlags(t *testing.T) map[string]bool {
 // pendingFlags are cluster flags DESIGN.md §5 and §8 name that the
 // manifests already use; each must disappear from this list once
 // cmd/rlserver accepts it (the test says so).
-var pendingFlags = map[string]bool{"node-name": true, "cluster-port": true, "join": true, "cluster-key": true}
+var pendingFlags = map[string]bool{}
 
 // checkFlags fails on any --flag or RLSERVER_ variable rlserver does not
 // accept.

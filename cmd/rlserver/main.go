@@ -28,6 +28,7 @@ import (
 	"github.com/rlserver/rlserver/httpapi"
 	"github.com/rlserver/rlserver/metrics"
 	"github.com/rlserver/rlserver/server"
+	"github.com/rlserver/rlserver/shard"
 	"github.com/rlserver/rlserver/status"
 	"github.com/rlserver/rlserver/tlsconf"
 )
@@ -86,6 +87,15 @@ func run(argv []string, stderr io.Writer) error {
 	fs.Var(outputLimitsFlag{&cfg.OutputLimits}, "client-output-buffer-limit", "per client class: 'class hard soft seconds' (classes normal and pubsub, sizes in bytes or kb/mb/gb; repeatable)")
 	adminToken := fs.String("admin-token", "", "bearer token for the HTTP admin and stats API (empty: admin API off)")
 	rulesFile := fs.String("rules", "", "YAML or JSON file of rules, allow/deny entries and tiers to create or update at start")
+	clusterPort := fs.Int("cluster-port", -1, "gossip port (TCP and UDP) that turns cluster mode on (-1: single node; 0 picks a free one)")
+	nodeName := fs.String("node-name", "", "this node's name in cluster listings (empty: the start of its id)")
+	join := fs.String("join", "", "gossip addresses of nodes to join, host:port[,host:port...]")
+	advertise := fs.String("advertise-addr", "", "address other nodes and clients reach this node at (empty: --bind)")
+	clusterKey := fs.String("cluster-key", "", "base64 of 16, 24 or 32 random bytes, the same on every node: encrypts gossip and authenticates peers (required in cluster mode)")
+	redirect := fs.Bool("cluster-redirect", false, "answer -MOVED for keys served elsewhere instead of forwarding (cluster-aware clients only)")
+	unreachable := fs.String("owner-unreachable", server.UnreachableLocal, "when a key's node does not answer: local (temporary local bucket), allow (fail open) or deny (fail closed); every decision is counted in INFO cluster")
+	forwardTimeout := fs.Duration("forward-timeout", 200*time.Millisecond, "longest wait for a forwarded command's reply")
+	gossipProfile := fs.String("gossip-profile", "lan", "failure detection: lan (memberlist's LAN defaults, ~5 s to declare a node dead) or fast (~1 s; loopback and quiet LANs)")
 	if err := applyEnv(fs); err != nil {
 		return err
 	}
@@ -140,6 +150,34 @@ func run(argv []string, stderr io.Writer) error {
 		cfg.RecoverPrevious = true
 	default:
 		return fmt.Errorf("--snapshot-recover: want refuse or previous, got %q", *recoverMode)
+	}
+	if *clusterPort >= 0 {
+		cc := &server.ClusterConfig{NodeName: *nodeName, Port: *clusterPort, AdvertiseAddr: *advertise,
+			Redirect: *redirect, Unreachable: *unreachable, ForwardTimeout: *forwardTimeout}
+		if *join != "" {
+			for _, j := range strings.Split(*join, ",") {
+				if j = strings.TrimSpace(j); j != "" {
+					cc.Join = append(cc.Join, j)
+				}
+			}
+		}
+		if *clusterKey == "" {
+			return errors.New("--cluster-key is required with --cluster-port (e.g. the output of: head -c 32 /dev/urandom | base64)")
+		}
+		if cc.Key, err = shard.ParseKey(*clusterKey); err != nil {
+			return fmt.Errorf("--cluster-key: %w", err)
+		}
+		switch *gossipProfile {
+		case "lan":
+			cc.Timing = shard.LANTiming()
+		case "fast":
+			cc.Timing = shard.FastTiming()
+		default:
+			return fmt.Errorf("--gossip-profile: want lan or fast, got %q", *gossipProfile)
+		}
+		cfg.Cluster = cc
+	} else if *join != "" || *clusterKey != "" || *redirect {
+		return errors.New("--join, --cluster-key and --cluster-redirect need --cluster-port")
 	}
 	log, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
@@ -220,6 +258,9 @@ func run(argv []string, stderr io.Writer) error {
 	ready := []any{"addr", srv.Addr().String(), "shards", cfg.Shards}
 	if a := srv.TLSAddr(); a != nil {
 		ready = append(ready, "tls", a.String())
+	}
+	if id, gossip := srv.ClusterNode(); id != "" {
+		ready = append(ready, "node", id, "gossip", gossip)
 	}
 	if web != nil {
 		ready = append(ready, "http", web.Addr().String())
