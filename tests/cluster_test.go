@@ -177,7 +177,9 @@ func checkExactly(t *testing.T, allowed map[string]int, keys []string, want int)
 // exactly its limit (5), wherever its state lives.
 func TestClusterPlainClientsShareOneLimit(t *testing.T) {
 	t.Parallel()
-	nodes := startNodes(t, 3)
+	// A late reply is answered by policy (TestClusterUnreachableOwner);
+	// -race on two shared cores can stall a node past 200 ms.
+	nodes := startNodes(t, 3, "--forward-timeout", "2s")
 	var clients []redis.Cmdable
 	for _, n := range nodes {
 		c := redis.NewClient(&redis.Options{Addr: n.Addr})
