@@ -72,7 +72,8 @@ func TestPageRendersWithoutExternalAssets(t *testing.T) {
 	mux := http.NewServeMux()
 	st.Mount(mux, false)
 	code, body := get(t, mux, "/?refresh=250ms")
-	if code != 200 || !strings.Contains(body, `data-refresh-ms="250"`) {
+	// The whole template ran: a failing field would cut the page short.
+	if code != 200 || !strings.Contains(body, `data-refresh-ms="250"`) || !strings.HasSuffix(strings.TrimSpace(body), "</html>") {
 		t.Fatalf("page: %d %.300s", code, body)
 	}
 	for _, bad := range []string{"http://", "https://", "<link", "src="} {

@@ -404,3 +404,128 @@ func TestSystemdUnit(t *testing.T) {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
+
+// promqlMetrics extracts the metric names a PromQL expression reads:
+// identifiers that are not functions, keywords, label names (inside {}
+// or by/without/on/ignoring lists), durations or strings.
+func promqlMetrics(expr string) []string {
+	s := regexp.MustCompile(`"(\\.|[^"\\])*"`).ReplaceAllString(expr, `""`)
+	s = regexp.MustCompile(`\{[^}]*\}`).ReplaceAllString(s, "")
+	s = regexp.MustCompile(`\[[^\]]*\]`).ReplaceAllString(s, "")
+	s = regexp.MustCompile(`\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)`).ReplaceAllString(s, "")
+	s = regexp.MustCompile(`\$\{?\w+\}?`).ReplaceAllString(s, "")
+	keywords := map[string]bool{"and": true, "or": true, "unless": true, "bool": true, "offset": true, "inf": true, "nan": true, "by": true, "without": true}
+	var names []string
+	for _, m := range regexp.MustCompile(`([A-Za-z_:][A-Za-z0-9_:]*)\s*(\()?`).FindAllStringSubmatch(s, -1) {
+		if m[2] == "(" || keywords[strings.ToLower(m[1])] {
+			continue
+		}
+		names = append(names, m[1])
+	}
+	return names
+}
+
+func TestPromqlMetrics(t *testing.T) {
+	got := promqlMetrics(`histogram_quantile(0.99, sum by (instance, le) (rate(rate_limiter_check_duration_seconds_bucket{x="a b"}[5m]))) > 0.005 and on (instance) up{job="rlserver"} == 0 or process_start_time_seconds`)
+	want := []string{"rate_limiter_check_duration_seconds_bucket", "up", "process_start_time_seconds"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("promqlMetrics = %v, want %v", got, want)
+	}
+}
+
+// TestDeployReferencesRealMetrics checks that every metric the alert rules
+// and the Grafana dashboard read exists in the real server's /metrics
+// after a workload (up is Prometheus's own).
+func TestDeployReferencesRealMetrics(t *testing.T) {
+	t.Parallel()
+	rulesFile := filepath.Join(t.TempDir(), "rules.yaml")
+	os.WriteFile(rulesFile, []byte("rules:\n  - {id: per-ip, per: [ip], algorithm: gcra, limit: 5, window: 1m}\n"), 0o644)
+	srv := startServer(t, "--rules", rulesFile)
+	rc := newRaw(dial(t, srv.Addr))
+	rc.pipeline([]string{"CL.THROTTLE", "k", "1", "1", "60"}, []string{"RL.CHECK", "ip", "192.0.2.1"}, []string{"SAVE"})
+	httpGet(t, "http://"+srv.HTTP+"/health")
+	fams := scrape(t, srv.HTTP)
+	exists := func(name string) bool {
+		if fams[name] != nil || name == "up" {
+			return true
+		}
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if base, ok := strings.CutSuffix(name, suffix); ok && fams[base] != nil && fams[base].GetType().String() == "HISTOGRAM" {
+				return true
+			}
+		}
+		return false
+	}
+
+	var alerts struct {
+		Groups []struct {
+			Rules []struct {
+				Alert string `yaml:"alert"`
+				Expr  string `yaml:"expr"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	b, err := os.ReadFile("../deploy/prometheus/alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &alerts); err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, g := range alerts.Groups {
+		for _, r := range g.Rules {
+			for _, m := range promqlMetrics(r.Expr) {
+				seen++
+				if !exists(m) {
+					t.Errorf("alert %s reads %s, which /metrics lacks", r.Alert, m)
+				}
+			}
+		}
+	}
+
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+		Templating struct {
+			List []struct {
+				Query any `json:"query"`
+			} `json:"list"`
+		} `json:"templating"`
+	}
+	b, err = os.ReadFile("../deploy/grafana/rlserver.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range dash.Panels {
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		for _, tg := range p.Targets {
+			for _, m := range promqlMetrics(tg.Expr) {
+				seen++
+				if !exists(m) {
+					t.Errorf("panel %q reads %s, which /metrics lacks", p.Title, m)
+				}
+			}
+		}
+	}
+	for _, v := range dash.Templating.List {
+		if q, ok := v.Query.(string); ok && strings.HasPrefix(q, "label_values(") {
+			m := strings.TrimSuffix(strings.Split(strings.TrimPrefix(q, "label_values("), ",")[0], ")")
+			if !exists(m) {
+				t.Errorf("variable query %q reads %s, which /metrics lacks", q, m)
+			}
+		}
+	}
+	if seen < 40 {
+		t.Fatalf("only %d metric references found: the parser is broken", seen)
+	}
+}
