@@ -205,7 +205,10 @@ func (l *eventLoop) run() {
 			err = werr
 		}
 		if err != nil {
-			l.s.log.Error("epoll_wait failed", "error", err)
+			// Not recoverable: stop the server (it saves and exits) rather
+			// than keep accepting connections no loop serves.
+			l.s.log.Error("epoll_wait failed; shutting down", "error", err)
+			l.s.requestShutdown()
 			return
 		}
 		for i := 0; i < n; i++ {

@@ -250,7 +250,9 @@ func TestTransactionCommandRules(t *testing.T) {
 // neither deadlock with single-key commands nor starve them.
 func TestTransactionsHoldTheirLocks(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t, "--shards", "8")
+	// One goroutine per connection, so that commands really run in
+	// parallel (one epoll loop would serialize them).
+	srv := startServer(t, "--shards", "8", "--io-model", "goroutine")
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
 	work := func(cmds func(i int) [][]string) {
@@ -366,24 +368,6 @@ func TestEveryRemovalInvalidates(t *testing.T) {
 		{"overwrite", func(t *testing.T, rc *rawConn, key string) { rc.do("SET", key, "new") }},
 		{"expire in the past", func(t *testing.T, rc *rawConn, key string) { rc.do("PEXPIREAT", key, "1") }},
 		{"flushall", func(t *testing.T, rc *rawConn, key string) { rc.do("FLUSHALL") }},
-		{"lazy expiry", func(t *testing.T, rc *rawConn, key string) {
-			if _, err := rc.do("PEXPIRE", key, "30"); err != nil {
-				t.Fatal(err)
-			}
-			// Touch the key until the access that finds it expired.
-			for deadline := time.Now().Add(10 * time.Second); ; {
-				v, err := rc.do("PTTL", key)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if v == int64(-2) {
-					return
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("the key never expired")
-				}
-			}
-		}},
 	}
 	for _, rm := range removals {
 		t.Run(rm.name, func(t *testing.T) {
@@ -407,6 +391,46 @@ func TestEveryRemovalInvalidates(t *testing.T) {
 			}
 		})
 	}
+	// Lazy expiry: the key's TTL is set before the reader reads it (so no
+	// write invalidates it), then another client touches it until the
+	// access that finds it expired removes it.
+	t.Run("lazy expiry", func(t *testing.T) {
+		writer := newRaw(dial(t, srv.Addr))
+		reader := resp3Tracking(t, dial(t, srv.Addr))
+		key := ""
+		for _, ttl := range []string{"200", "1000", "5000"} {
+			key = "track:lazy:" + ttl
+			if _, err := writer.do("SET", key, "v", "PX", ttl); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := reader.do("GET", key); err != nil {
+				t.Fatal(err)
+			} else if got == bulk("v") {
+				break // read before it expired
+			}
+			key = ""
+		}
+		if key == "" {
+			t.Fatal("the reader never read the key before it expired")
+		}
+		for deadline := time.Now().Add(20 * time.Second); ; {
+			v, err := writer.do("PTTL", key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v == int64(-2) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the key never expired")
+			}
+		}
+		reader.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got, err := readReply(reader.r)
+		if err != nil || !equalReply(got, invalidation(key)) {
+			t.Fatalf("after lazy expiry: got %#v, %v", got, err)
+		}
+	})
 }
 
 // Item 16: a push to a client that does not read never blocks the client
