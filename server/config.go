@@ -84,6 +84,12 @@ type Config struct {
 	// MULTI queue. Clients that must still authenticate get 1 MiB at most.
 	// Default 8 MiB.
 	MaxQueryBytes int
+	// SendBuffer is the kernel send buffer of each client socket
+	// (SO_SNDBUF; Linux doubles it); 0 keeps the kernel's autotuning,
+	// which lets a client that never reads absorb megabytes of replies
+	// (and the CPU to compute them) before backpressure stops it. Default
+	// 64 KiB: 128 KiB in flight is far more than limiter replies need.
+	SendBuffer int
 	// SweepEvery is how often the active expiry sweeper runs. Default
 	// 100ms, Redis's hz 10.
 	SweepEvery int64 // nanoseconds
@@ -152,6 +158,7 @@ func DefaultConfig() Config {
 		MaxBulkBytes:       1 << 20,
 		MaxArgs:            maxMultibulk,
 		MaxQueryBytes:      8 << 20,
+		SendBuffer:         64 << 10,
 		SweepEvery:         100e6,
 		SweepBudget:        64,
 		MaxTrackedKeys:     1 << 20,
@@ -204,6 +211,8 @@ func (c Config) Validate() error {
 		return errors.New("client-query-buffer-limit must exceed proto-max-bulk-len")
 	case c.MaxQueryBytes > 1<<30:
 		return errors.New("client-query-buffer-limit must be at most 1gb")
+	case c.SendBuffer < 0:
+		return errors.New("send buffer must not be negative")
 	case c.SweepEvery <= 0 || c.SweepBudget < 1:
 		return errors.New("sweeper interval and budget must be positive")
 	case c.MaxMemory < 0:

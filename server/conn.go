@@ -119,14 +119,17 @@ type clientConn interface {
 	close()
 }
 
-// Output thresholds. A client's batch stops running once flushThreshold
-// bytes of replies wait; they are written before it goes on, and the epoll
-// front stops reading from a client the socket does not drain. A client
-// whose unwritten output passes its class's limits is disconnected (see
-// OutputLimits), as Redis's
-// client-output-buffer-limit does.
+// Buffer sizes. A read takes at most readSize bytes (Redis's
+// PROTO_IOBUF_LEN), so one busy client gets a bounded turn. A client's
+// batch stops running once flushThreshold bytes of replies wait; they are
+// written before it goes on, and the epoll front stops serving a client
+// the socket does not drain (with Config.SendBuffer, a client that does
+// not read is stalled after a few hundred KB of replies). A client whose
+// unwritten output passes its class's limits is disconnected (see
+// OutputLimits), as Redis's client-output-buffer-limit does.
 const (
-	flushThreshold = 64 << 10
+	readSize       = 16 << 10
+	flushThreshold = 16 << 10
 )
 
 func (s *Server) newClient(conn clientConn, addr, laddr string, fd int) *Client {
@@ -267,7 +270,7 @@ func (c *Client) flush(done bool) error {
 	c.st.writes.Add(1)
 	err := c.conn.write(c.out)
 	c.out = c.out[:0]
-	if cap(c.out) > 4*flushThreshold {
+	if cap(c.out) > 2*flushThreshold {
 		c.out = nil // a big reply's buffer is not kept by an idle client
 	}
 	return err
@@ -343,7 +346,13 @@ func (q *inbuf) reserve(min, want int) {
 	}
 	size := need
 	if want < need {
-		size = max(need, 2*len(q.b))
+		// Double small buffers; grow large ones (a huge pending command)
+		// by a quarter, so that their capacity stays near their content.
+		grow := len(q.b)
+		if grow >= 256<<10 {
+			grow /= 4
+		}
+		size = max(need, len(q.b)+grow)
 	}
 	nb := make([]byte, size)
 	copy(nb, q.b[q.r:q.w])
@@ -421,10 +430,13 @@ func (n *netConn) close() { n.nc.Close() }
 // with one syscall (or one per flushThreshold bytes of replies).
 func (s *Server) serveConn(nc net.Conn) {
 	defer s.wg.Done()
+	if tc, ok := nc.(*net.TCPConn); ok && s.cfg.SendBuffer > 0 {
+		tc.SetWriteBuffer(s.cfg.SendBuffer)
+	}
 	conn := &netConn{nc: nc}
 	c := s.newClient(conn, nc.RemoteAddr().String(), nc.LocalAddr().String(), socketFD(nc))
 	defer s.dropClient(c)
-	const keep = 16 << 10
+	const keep = readSize
 	c.in.b = make([]byte, keep)
 	for {
 		n, err := nc.Read(c.in.room(4<<10, c.req.want()))

@@ -83,7 +83,7 @@ func (s *Server) serveEpoll() error {
 	}()
 	next := 0
 	return s.acceptLoop(s.ln, func(nc net.Conn) {
-		fd, err := detachFD(nc)
+		fd, err := detachFD(nc, s.cfg.SendBuffer)
 		addr, laddr := nc.RemoteAddr().String(), nc.LocalAddr().String()
 		nc.Close() // our duplicate keeps the socket open
 		if err != nil {
@@ -105,7 +105,7 @@ func (s *Server) serveEpoll() error {
 
 // detachFD duplicates the socket's descriptor so the event loop owns it
 // outside Go's netpoller. The duplicate shares the non-blocking flag.
-func detachFD(nc net.Conn) (int, error) {
+func detachFD(nc net.Conn, sndbuf int) (int, error) {
 	tc, ok := nc.(*net.TCPConn)
 	if !ok {
 		return -1, errors.New("not a TCP connection")
@@ -128,6 +128,9 @@ func detachFD(nc net.Conn) (int, error) {
 		return -1, err
 	}
 	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	if sndbuf > 0 {
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sndbuf)
+	}
 	return fd, nil
 }
 
@@ -147,7 +150,7 @@ func newEventLoop(s *Server) (*eventLoop, error) {
 		return nil, err
 	}
 	l := &eventLoop{s: s, epfd: epfd, wakefd: wfd, conns: make(map[int32]*Client),
-		buf: make([]byte, 64<<10), events: make([]unix.EpollEvent, 128)}
+		buf: make([]byte, readSize), events: make([]unix.EpollEvent, 128)}
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wfd)}); err != nil {
 		unix.Close(epfd)
 		unix.Close(wfd)
@@ -328,7 +331,7 @@ func (l *eventLoop) readable(c *Client, ec *epollConn) {
 	fromLoop := c.in.w == c.in.r
 	dst := l.buf
 	if !fromLoop {
-		dst = c.in.room(16<<10, c.req.want())
+		dst = c.in.room(readSize, c.req.want())
 	}
 	n, err := unix.Read(ec.fd, dst)
 	if n <= 0 {

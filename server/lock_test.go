@@ -31,7 +31,7 @@ func TestLockSetOrder(t *testing.T) {
 		s.call(c, get, [][]byte{[]byte("GET"), key}, s.clock.Now())
 		return string(c.out)
 	}
-	s.acquire(c, []int{2})
+	s.acquire(c, []int{2}, nil)
 	if got := run(keyIn(s, 0)); got != "$-1\r\n" {
 		t.Fatalf("GET of a free shard below the set: %q", got)
 	}

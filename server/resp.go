@@ -29,11 +29,14 @@ const (
 	unauthBulk   = 16 << 10 // bytes per bulk an unauthenticated client may send
 	unauthQuery  = 1 << 20  // bytes an unauthenticated client may have buffered
 	maxMultibulk = 1<<31 - 1
-	// argOverhead is what one parsed argument of an incomplete command costs
-	// beyond its bytes (its span now, its slice header when it runs). It
-	// counts toward the query buffer limit so that a multibulk of millions
-	// of empty arguments is bounded like one of large ones.
+	// argOverhead is what one argument costs beyond its bytes once the
+	// command runs (its slice header). It counts toward the query buffer
+	// limit so that a multibulk of millions of empty arguments is bounded
+	// like one of large ones.
 	argOverhead = 32
+	// keptSpans is how many argument positions the parser keeps while a
+	// command is incomplete (see reqParser.spans).
+	keptSpans = 16
 )
 
 // errQueryLimit is next's verdict when a client's pending command outgrew
@@ -48,8 +51,9 @@ type parseLimits struct {
 	unauth   bool // the client must still authenticate: Redis's small limits apply
 }
 
-// span locates one argument relative to the start of its command.
-type span struct{ off, n int }
+// span locates one argument relative to the start of its command (8
+// bytes: a pending command is at most client-query-buffer-limit, < 4 GiB).
+type span struct{ off, n uint32 }
 
 // reqParser is one connection's request parser. Its zero value is ready.
 // Positions are relative to the start of the pending command, so the
@@ -63,8 +67,15 @@ type reqParser struct {
 	scan  int  // bytes after pos a line search has already looked at
 	stuck bool // a NUL hid the line's end: Redis never finds it (see above)
 
-	spans []span
-	argv  [][]byte // reused argument slices handed to the caller
+	// The first keptSpans arguments are located in spans; the position
+	// after the last of them is rest, from where the others are found
+	// again when the command completes (each header is read twice), so a
+	// multibulk of a million arguments costs no memory beyond its bytes.
+	spans    [keptSpans]span
+	nspans   int // arguments parsed so far
+	rest     int
+	argBytes int      // bytes of the arguments parsed so far (argv-mem)
+	argv     [][]byte // reused argument slices handed to the caller
 	quote []byte   // inline arguments after unquoting
 }
 
@@ -110,7 +121,7 @@ func (p *reqParser) next(in []byte, lim *parseLimits) (used int, args [][]byte, 
 			return used, nil, ""
 		}
 		p.multi, p.left, p.bulk = true, int(n), -1
-		p.spans = p.spans[:0]
+		p.nspans, p.argBytes = 0, 0
 	}
 	for p.left > 0 {
 		if p.bulk < 0 {
@@ -142,14 +153,31 @@ func (p *reqParser) next(in []byte, lim *parseLimits) (used int, args [][]byte, 
 		if len(in)-p.pos < p.bulk+2 {
 			return 0, nil, p.checkQuery(in, lim)
 		}
-		p.spans = append(p.spans, span{p.pos, p.bulk})
+		if p.nspans < keptSpans {
+			p.spans[p.nspans] = span{uint32(p.pos), uint32(p.bulk)}
+		}
+		p.nspans++
+		p.argBytes += p.bulk
 		p.pos += p.bulk + 2
+		if p.nspans == keptSpans {
+			p.rest = p.pos
+		}
 		p.bulk = -1
 		p.left--
 	}
 	args = p.argv[:0]
-	for _, sp := range p.spans {
-		args = append(args, in[sp.off:sp.off+sp.n:sp.off+sp.n])
+	for _, sp := range p.spans[:min(p.nspans, keptSpans)] {
+		end := int(sp.off + sp.n)
+		args = append(args, in[sp.off:end:end])
+	}
+	for pos := p.rest; len(args) < p.nspans; {
+		// Validated when first parsed: '$', a length, CR and one byte.
+		cr := pos + bytes.IndexByte(in[pos:], '\r')
+		n, _ := parseRedisInt(in[pos+1 : cr])
+		start := cr + 2
+		end := start + int(n)
+		args = append(args, in[start:end:end])
+		pos = end + 2
 	}
 	p.argv = args
 	used = p.pos
@@ -164,7 +192,7 @@ func (p *reqParser) checkQuery(in []byte, lim *parseLimits) string {
 	if lim.unauth {
 		limit = min(limit, unauthQuery)
 	}
-	if len(in)+argOverhead*len(p.spans) > limit {
+	if len(in)+argOverhead*p.nspans > limit {
 		return errQueryLimit
 	}
 	return ""
@@ -183,22 +211,16 @@ func (p *reqParser) want() int {
 
 // pendingArgs is how many arguments of the incomplete command have been
 // parsed and the bytes they hold (CLIENT LIST's argv-mem).
-func (p *reqParser) pendingArgs() (n, bytes int) {
+func (p *reqParser) pendingArgs() (n, argBytes int) {
 	if !p.multi {
 		return 0, 0
 	}
-	for _, sp := range p.spans {
-		bytes += sp.n
-	}
-	return len(p.spans), bytes
+	return p.nspans, p.argBytes
 }
 
 func (p *reqParser) reset() {
 	p.multi, p.left, p.bulk, p.pos, p.scan, p.stuck = false, 0, -1, 0, 0, false
-	p.spans = p.spans[:0]
-	if cap(p.spans) > 4096 {
-		p.spans = nil // a huge multibulk's spans are not kept for the next one
-	}
+	p.nspans, p.argBytes, p.rest = 0, 0, 0
 	if cap(p.argv) > 4096 {
 		p.argv = nil
 	}

@@ -99,7 +99,11 @@ func generate(prog []byte) []byte {
 	for !g.done() && len(out) < 200<<10 {
 		switch g.next() % 10 {
 		case 0, 1, 2, 3:
-			n := int(g.next() % 6)
+			b := g.next()
+			n := int(b % 6)
+			if b >= 224 {
+				n = keptSpans - 2 + int(b%8)*2 // around the kept spans
+			}
 			out = append(out, '*')
 			out = g.count(out, n)
 			out = g.eol(out)
@@ -231,6 +235,7 @@ func FuzzRequestGrammar(f *testing.F) {
 	f.Add([]byte{7, 1, 5}, []byte{255, 255})
 	f.Add([]byte{5, 3, 0, '\r', '\n', 0}, []byte{})
 	f.Add([]byte{9, 9, 0, 2, 13, 0, 10, 2, 0, 0, 0, 0}, []byte{1, 2, 3, 4, 5, 6, 7, 8})
+	f.Add([]byte{0, 230, 15, 0, 0, 2, 15, 0, 2, 15, 0, 2, 15, 0, 2, 15, 0, 2, 15, 0, 2, 15, 0, 2, 15, 0, 2, 15, 0, 2, 15, 0}, []byte{7, 3})
 	s, c := testServer(f)
 	lim := parseLimits{maxArgs: maxMultibulk, maxBulk: 1 << 20, maxQuery: 1 << 30}
 	f.Fuzz(func(t *testing.T, prog, cutBytes []byte) {

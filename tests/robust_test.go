@@ -546,6 +546,16 @@ func TestChunkedInputKeepsCommands(t *testing.T) {
 		stream = append(stream, encode("ECHO", payload)...)
 		want = append(want, payload)
 	}
+	// Commands of many arguments: the parser keeps the first positions and
+	// finds the others again at the end.
+	mset, mget := []string{"MSET"}, []string{"MGET"}
+	var values []any
+	for i := range 300 {
+		k, v := "many:"+strconv.Itoa(i), strings.Repeat("v", i)
+		mset, mget = append(mset, k, v), append(mget, k)
+		values = append(values, bulk(v))
+	}
+	stream = append(append(stream, encode(mset...)...), encode(mget...)...)
 	for _, model := range ioModels {
 		t.Run(model, func(t *testing.T) {
 			t.Parallel()
@@ -567,6 +577,12 @@ func TestChunkedInputKeepsCommands(t *testing.T) {
 					if err != nil || got != bulk(w) {
 						t.Fatalf("writes of %d bytes: reply %d: %.40q (%v), want %d bytes", step, i, got, err, len(w))
 					}
+				}
+				if got, err := readReply(r); err != nil || got != status("OK") {
+					t.Fatalf("MSET: %v %v", got, err)
+				}
+				if got, err := readReply(r); err != nil || !equalReply(got, values) {
+					t.Fatalf("MGET of 300 keys: %v", err)
 				}
 				c.Close()
 			}
