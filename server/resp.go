@@ -1,6 +1,9 @@
 package server
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // The request parser: Redis 7's multibulk and inline request grammar, with
 // its error texts, parsed incrementally. A connection keeps one reqParser
@@ -69,22 +72,34 @@ type reqParser struct {
 
 	// The first keptSpans arguments are located in spans; the position
 	// after the last of them is rest, from where the others are found
-	// again when the command completes (each header is read twice), so a
-	// multibulk of a million arguments costs no memory beyond its bytes.
+	// again when the command completes (each header is read twice).
 	spans    [keptSpans]span
 	nspans   int // arguments parsed so far
 	rest     int
-	argBytes int      // bytes of the arguments parsed so far (argv-mem)
-	argv     [][]byte // reused argument slices handed to the caller
-	quote []byte   // inline arguments after unquoting
+	argBytes int // bytes of the arguments parsed so far (argv-mem)
+	// A command still incomplete after arenaFrom bytes moves the
+	// arguments parsed so far to arena (each a uvarint length and its
+	// bytes) and lets the caller drop their input, and so do the
+	// arguments parsed after them: a multibulk of a million empty
+	// arguments trickling in holds a million bytes, not its whole input.
+	inArena bool
+	arena   []byte
+	argv    [][]byte // reused argument slices handed to the caller
+	quote   []byte   // inline arguments after unquoting
 }
+
+// arenaFrom is how far into an incomplete multibulk the parser moves its
+// arguments to the arena.
+const arenaFrom = 16 << 10
 
 // next parses the command at the start of in. It returns how many bytes
 // the command used (0: incomplete, call again with more input) and its
-// arguments, which alias in (or the parser's own storage for inline
-// requests) and are valid until the next call. A consumed request with no
-// arguments (a blank inline line, a multibulk count <= 0) returns used > 0
-// and nil args. A protocol error returns its message, as Redis words it
+// arguments, which alias in (or the parser's own storage) and are valid
+// until the next call. A consumed request with no arguments (a blank
+// inline line, a multibulk count <= 0) returns used > 0 and nil args, and
+// so does a long incomplete multibulk whose parsed arguments the parser
+// has moved to its own storage (inMulti then reports true): the caller
+// drops used bytes either way and calls again with the rest. A protocol error returns its message, as Redis words it
 // after "ERR Protocol error: ", or errQueryLimit.
 func (p *reqParser) next(in []byte, lim *parseLimits) (used int, args [][]byte, perr string) {
 	if len(in) == 0 {
@@ -130,13 +145,13 @@ func (p *reqParser) next(in []byte, lim *parseLimits) (used int, args [][]byte, 
 				if len(in)-p.pos > inlineMax {
 					return 0, nil, "too big bulk count string"
 				}
-				return 0, nil, p.checkQuery(in, lim)
+				return p.incomplete(in, lim)
 			}
 			if cr-p.pos > inlineMax {
 				return 0, nil, "too big bulk count string"
 			}
 			if cr > len(in)-2 {
-				return 0, nil, p.checkQuery(in, lim)
+				return p.incomplete(in, lim)
 			}
 			if in[p.pos] != '$' {
 				return 0, nil, "expected '$', got '" + string(in[p.pos:p.pos+1]) + "'"
@@ -151,9 +166,12 @@ func (p *reqParser) next(in []byte, lim *parseLimits) (used int, args [][]byte, 
 			p.pos, p.scan, p.bulk = cr+2, 0, int(n)
 		}
 		if len(in)-p.pos < p.bulk+2 {
-			return 0, nil, p.checkQuery(in, lim)
+			return p.incomplete(in, lim)
 		}
-		if p.nspans < keptSpans {
+		if p.inArena {
+			p.arena = binary.AppendUvarint(p.arena, uint64(p.bulk))
+			p.arena = append(p.arena, in[p.pos:p.pos+p.bulk]...)
+		} else if p.nspans < keptSpans {
 			p.spans[p.nspans] = span{uint32(p.pos), uint32(p.bulk)}
 		}
 		p.nspans++
@@ -165,7 +183,28 @@ func (p *reqParser) next(in []byte, lim *parseLimits) (used int, args [][]byte, 
 		p.bulk = -1
 		p.left--
 	}
-	args = p.argv[:0]
+	if p.inArena {
+		args = p.argv[:0]
+		for off := 0; off < len(p.arena); {
+			n, k := binary.Uvarint(p.arena[off:])
+			off += k
+			end := off + int(n)
+			args = append(args, p.arena[off:end:end])
+			off = end
+		}
+	} else {
+		args = p.collect(in)
+	}
+	p.argv = args
+	used = p.pos
+	p.reset()
+	return used, args, ""
+}
+
+// collect returns the arguments parsed so far, aliasing in (not in arena
+// mode).
+func (p *reqParser) collect(in []byte) [][]byte {
+	args := p.argv[:0]
 	for _, sp := range p.spans[:min(p.nspans, keptSpans)] {
 		end := int(sp.off + sp.n)
 		args = append(args, in[sp.off:end:end])
@@ -180,10 +219,33 @@ func (p *reqParser) next(in []byte, lim *parseLimits) (used int, args [][]byte, 
 		pos = end + 2
 	}
 	p.argv = args
-	used = p.pos
-	p.reset()
-	return used, args, ""
+	return args
 }
+
+// incomplete is next's answer when the multibulk needs more input: the
+// query limit's verdict, or, past arenaFrom, the bytes the caller may drop
+// now that the arguments before pos are in the arena.
+func (p *reqParser) incomplete(in []byte, lim *parseLimits) (int, [][]byte, string) {
+	if perr := p.checkQuery(in, lim); perr != "" {
+		return 0, nil, perr
+	}
+	if p.pos < arenaFrom {
+		return 0, nil, ""
+	}
+	if !p.inArena {
+		for _, a := range p.collect(in) {
+			p.arena = binary.AppendUvarint(p.arena, uint64(len(a)))
+			p.arena = append(p.arena, a...)
+		}
+		p.inArena = true
+	}
+	drop := p.pos
+	p.pos = 0 // scan is relative to pos and stays
+	return drop, nil, ""
+}
+
+// inMulti reports whether a multibulk command is in progress.
+func (p *reqParser) inMulti() bool { return p.multi }
 
 // checkQuery bounds what an incomplete command holds: its bytes so far and
 // its parsed arguments.
@@ -192,7 +254,7 @@ func (p *reqParser) checkQuery(in []byte, lim *parseLimits) string {
 	if lim.unauth {
 		limit = min(limit, unauthQuery)
 	}
-	if len(in)+argOverhead*p.nspans > limit {
+	if len(in)+len(p.arena)+argOverhead*p.nspans > limit {
 		return errQueryLimit
 	}
 	return ""
@@ -220,7 +282,11 @@ func (p *reqParser) pendingArgs() (n, argBytes int) {
 
 func (p *reqParser) reset() {
 	p.multi, p.left, p.bulk, p.pos, p.scan, p.stuck = false, 0, -1, 0, 0, false
-	p.nspans, p.argBytes, p.rest = 0, 0, 0
+	p.nspans, p.argBytes, p.rest, p.inArena = 0, 0, 0, false
+	p.arena = p.arena[:0]
+	if cap(p.arena) > 64<<10 {
+		p.arena = nil
+	}
 	if cap(p.argv) > 4096 {
 		p.argv = nil
 	}

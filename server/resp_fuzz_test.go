@@ -97,7 +97,7 @@ func generate(prog []byte) []byte {
 	g := gen{p: prog}
 	var out []byte
 	for !g.done() && len(out) < 200<<10 {
-		switch g.next() % 10 {
+		switch g.next() % 11 {
 		case 0, 1, 2, 3:
 			b := g.next()
 			n := int(b % 6)
@@ -143,6 +143,24 @@ func generate(prog []byte) []byte {
 			starts := []string{"*", "$", "x", "*1\r\n$"}
 			out = append(out, starts[int(g.next())%len(starts)]...)
 			out = append(out, bytes.Repeat([]byte{'1'}, inlineMax-8+int(g.next()%16))...)
+		case 8:
+			// Thousands of small arguments: past arenaFrom when cut.
+			n := 2000 + int(g.next())*8
+			out = append(out, '*')
+			out = g.count(out, n+1)
+			out = append(out, "\r\n$4\r\nECHO\r\n"...)
+			for i := range n {
+				if i%500 == 0 {
+					p := g.payload()
+					out = append(out, '$')
+					out = g.count(out, len(p))
+					out = append(out, "\r\n"...)
+					out = append(out, p...)
+					out = append(out, "\r\n"...)
+					continue
+				}
+				out = append(out, "$1\r\nx\r\n"...)
+			}
 		default:
 			out = append(out, "PING\r\n"...)
 		}
@@ -173,6 +191,10 @@ func parseStream(stream []byte, cuts []int, lim parseLimits) []parseEvent {
 			}
 			if n == 0 {
 				return true
+			}
+			if args == nil && p.inMulti() {
+				pending = pending[n:] // arguments moved to the arena
+				continue
 			}
 			var copied [][]byte
 			for _, a := range args {
@@ -235,6 +257,7 @@ func FuzzRequestGrammar(f *testing.F) {
 	f.Add([]byte{7, 1, 5}, []byte{255, 255})
 	f.Add([]byte{5, 3, 0, '\r', '\n', 0}, []byte{})
 	f.Add([]byte{9, 9, 0, 2, 13, 0, 10, 2, 0, 0, 0, 0}, []byte{1, 2, 3, 4, 5, 6, 7, 8})
+	f.Add([]byte{8, 3, 15, 0, 0, 7, 2}, []byte{40, 90, 130})
 	f.Add([]byte{0, 230, 15, 0, 0, 2, 15, 0, 2, 15, 0, 2, 15, 0, 2, 15, 0, 2, 15, 0, 2, 15, 0, 2, 15, 0, 2, 15, 0, 2, 15, 0}, []byte{7, 3})
 	s, c := testServer(f)
 	lim := parseLimits{maxArgs: maxMultibulk, maxBulk: 1 << 20, maxQuery: 1 << 30}
