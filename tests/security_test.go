@@ -418,10 +418,11 @@ func TestOutputBufferLimit(t *testing.T) {
 		}
 	}
 
-	// Soft limit: 64 KiB for more than 1s. The client sends ECHOs and never
-	// reads: the epoll front stops reading from it once its backlog is
-	// high, so the backlog stops growing but stays over the soft limit;
-	// the clients cron closes it after the soft second.
+	// Soft limit: 64 KiB for more than 1s. The client sends ECHOs of 256
+	// KiB and never reads: the epoll front stops running its commands as
+	// soon as the socket does not take a reply, so the backlog stops
+	// growing but stays over the soft limit (the socket holds ~128 KiB of
+	// the first reply); the clients cron closes it after the soft second.
 	srv := startServer(t, "--io-model", "epoll", "--client-output-buffer-limit", "normal 0 64kb 1")
 	c := dial(t, srv.Addr)
 	if tc, ok := c.(*net.TCPConn); ok {
@@ -430,7 +431,7 @@ func TestOutputBufferLimit(t *testing.T) {
 	start := time.Now()
 	for range 2000 { // until the server stops reading
 		c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
-		if _, err := c.Write(encode("ECHO", strings.Repeat("y", 32<<10))); err != nil {
+		if _, err := c.Write(encode("ECHO", strings.Repeat("y", 256<<10))); err != nil {
 			break
 		}
 	}
