@@ -13,17 +13,34 @@ import (
 // places but not others) and the digits printed are the C library's. These
 // functions reproduce glibc's behaviour in the C locale.
 
-// cfloat is the prefix of a string that C's strtod would convert.
+// cfloat is the prefix of a string that C's strtod would convert. It
+// records positions, not copies, so scanning allocates nothing.
 type cfloat struct {
-	n       int    // bytes consumed, leading blanks included; 0 = no conversion
-	neg     bool   // a leading minus sign
-	inf     bool   // "inf" or "infinity"
-	nan     bool   // "nan" or "nan(...)"
-	hex     bool   // 0x mantissa, binary exponent
-	digits  string // mantissa digits, the radix point removed
-	point   int    // digits after the radix point
-	exp     int64  // the explicit exponent (saturated far beyond any float's range)
-	nonzero bool   // some mantissa digit is not zero
+	n       int   // bytes consumed, leading blanks included; 0 = no conversion
+	start   int   // where the sign (or the number) begins, after blanks
+	mant    int   // where the mantissa's digits begin (after sign and 0x)
+	mantEnd int   // where the mantissa ends (before any exponent)
+	neg     bool  // a leading minus sign
+	inf     bool  // "inf" or "infinity"
+	nan     bool  // "nan" or "nan(...)"
+	hex     bool  // 0x mantissa, binary exponent
+	ndigits int   // mantissa digits
+	lead0   int   // leading zero digits
+	point   int   // digits after the radix point
+	exp     int64 // the explicit exponent (saturated far beyond any float's range)
+	nonzero bool  // some mantissa digit is not zero
+}
+
+// digits returns the mantissa's digits without the radix point.
+func (f cfloat) digits(b []byte) string {
+	var d strings.Builder
+	d.Grow(f.ndigits)
+	for _, ch := range b[f.mant:f.mantEnd] {
+		if ch != '.' {
+			d.WriteByte(ch)
+		}
+	}
+	return d.String()
 }
 
 func isCSpace(ch byte) bool { return ch == ' ' || (ch >= '\t' && ch <= '\r') }
@@ -43,6 +60,7 @@ func scanCFloat(b []byte) cfloat {
 	for i < len(b) && isCSpace(b[i]) {
 		i++
 	}
+	f.start = i
 	if i < len(b) && (b[i] == '+' || b[i] == '-') {
 		f.neg = b[i] == '-'
 		i++
@@ -84,16 +102,18 @@ func scanCFloat(b []byte) cfloat {
 			isDigit = isHexDigit
 		}
 	}
-	var digits strings.Builder
+	f.mant = i
 	sawPoint, any := false, false
 	for ; i < len(b); i++ {
 		ch := b[i]
 		switch {
 		case isDigit(ch):
 			any = true
-			digits.WriteByte(ch)
+			f.ndigits++
 			if ch != '0' {
 				f.nonzero = true
+			} else if !f.nonzero {
+				f.lead0++
 			}
 			if sawPoint {
 				f.point++
@@ -108,7 +128,7 @@ func scanCFloat(b []byte) cfloat {
 	if !any {
 		return cfloat{}
 	}
-	f.digits = digits.String()
+	f.mantEnd = i
 	f.n = i
 	// An exponent counts only when digits follow its letter and sign.
 	if i < len(b) && ((!f.hex && b[i]|0x20 == 'e') || (f.hex && b[i]|0x20 == 'p')) {
@@ -137,7 +157,7 @@ func scanCFloat(b []byte) cfloat {
 // float64 converts f with correct rounding, as strtod does. erange
 // reports what sets errno to ERANGE with a result Redis rejects: overflow
 // to infinity, or underflow of a nonzero value to zero.
-func (f cfloat) float64() (v float64, erange bool) {
+func (f cfloat) float64(b []byte) (v float64, erange bool) {
 	switch {
 	case f.nan:
 		return math.NaN(), false
@@ -146,25 +166,66 @@ func (f cfloat) float64() (v float64, erange bool) {
 			return math.Inf(-1), false
 		}
 		return math.Inf(1), false
+	case !f.nonzero:
+		if f.neg {
+			return math.Copysign(0, -1), false
+		}
+		return 0, false
 	}
-	var s string
-	if f.hex {
+	switch {
+	case f.hex:
 		exp := f.exp - 4*int64(f.point)
-		s = "0x" + f.digits + "p" + strconv.FormatInt(exp, 10)
-	} else {
-		s = f.digits + "e" + strconv.FormatInt(f.exp-int64(f.point), 10)
+		v, err := strconv.ParseFloat("0x"+f.digits(b)+"p"+strconv.FormatInt(exp, 10), 64)
+		if err != nil && !math.IsInf(v, 0) {
+			return 0, true // unreachable: the text is well formed
+		}
+		if f.neg {
+			v = -v
+		}
+		return v, math.IsInf(v, 0) || v == 0
+	case f.ndigits > 700:
+		// strconv.ParseFloat misreads mantissas of more than 800 digits
+		// ("1" and 800 zeros "e-800" gives 0.1): convert those exactly.
+		sig := strings.TrimLeft(f.digits(b), "0")
+		trimmed := strings.TrimRight(sig, "0")
+		v, erange := longDecimalFloat64(trimmed, f.exp-int64(f.point)+int64(len(sig)-len(trimmed)))
+		if f.neg {
+			v = -v
+		}
+		return v, erange
 	}
-	v, err := strconv.ParseFloat(s, 64)
+	// The scanned text is in strconv's decimal syntax (sign, digits, one
+	// point, e and digits); a short one converts without allocating.
+	v, err := strconv.ParseFloat(string(b[f.start:f.n]), 64)
 	if err != nil && !math.IsInf(v, 0) {
-		return 0, true // unreachable: s is well formed
+		return 0, true // unreachable: the text is well formed
 	}
-	if math.IsInf(v, 0) || (v == 0 && f.nonzero) {
-		erange = true
+	return v, math.IsInf(v, 0) || v == 0
+}
+
+// longDecimalFloat64 converts sig·10^e10 (sig: decimal digits, no leading
+// or trailing zero) to the nearest float64, reporting erange as float64
+// does.
+func longDecimalFloat64(sig string, e10 int64) (float64, bool) {
+	lead := e10 + int64(len(sig)) - 1
+	switch {
+	case lead > 310:
+		return math.Inf(1), true
+	case lead < -330:
+		return 0, true
 	}
-	if f.neg {
-		v = -v
+	mant, _ := new(big.Int).SetString(sig, 10)
+	pow := new(big.Int).Exp(big.NewInt(10), big.NewInt(abs64(e10)), nil)
+	z := new(big.Float).SetPrec(53).SetMode(big.ToNearestEven)
+	if e10 >= 0 {
+		z.SetInt(mant.Mul(mant, pow))
+	} else {
+		num := new(big.Float).SetPrec(uint(mant.BitLen())).SetInt(mant)
+		den := new(big.Float).SetPrec(uint(pow.BitLen())).SetInt(pow)
+		z.Quo(num, den)
 	}
-	return v, erange
+	v, _ := z.Float64()
+	return v, math.IsInf(v, 0) || v == 0
 }
 
 // parseStrictFloat is Redis's string2d (ZADD scores, ZINCRBY): the whole
@@ -178,7 +239,7 @@ func parseStrictFloat(b []byte) (float64, bool) {
 	if f.n != len(b) || f.nan {
 		return 0, false
 	}
-	v, erange := f.float64()
+	v, erange := f.float64(b)
 	if erange {
 		return 0, false
 	}
@@ -202,7 +263,7 @@ func parseLenientFloat(b []byte) (float64, bool) {
 	if f.n == 0 {
 		return 0, true
 	}
-	v, _ := f.float64()
+	v, _ := f.float64(b)
 	return v, true
 }
 
@@ -244,7 +305,7 @@ func parseLongDouble(b []byte) (*big.Float, bool) {
 	if f.hex {
 		base = 16
 	}
-	significant := strings.TrimLeft(f.digits, "0")
+	significant := strings.TrimLeft(f.digits(b), "0")
 	mant, _ := new(big.Int).SetString(significant, base)
 	if f.hex {
 		z.SetInt(mant)
@@ -279,6 +340,46 @@ func parseLongDouble(b []byte) (*big.Float, bool) {
 		z.Neg(z)
 	}
 	return z, true
+}
+
+// parseRedisFloat accepts exactly what Redis 7's string2ld accepts (as
+// parseLongDouble) and returns the value as a float64, for arguments used
+// in float64 arithmetic (GCRA's period): ±Inf beyond float64's range,
+// ±SmallestNonzeroFloat64 for non-zero values below it. Values well inside
+// float64's range take strconv's exact path without big arithmetic.
+func parseRedisFloat(b []byte) (float64, bool) {
+	if len(b) == 0 || len(b) >= ldMaxChars || isCSpace(b[0]) {
+		return 0, false
+	}
+	f := scanCFloat(b)
+	if f.n != len(b) || f.nan {
+		return 0, false
+	}
+	if f.nonzero && !f.inf && !f.wellInsideFloat64() {
+		z, ok := parseLongDouble(b)
+		if !ok {
+			return 0, false
+		}
+		v, _ := z.Float64()
+		if v == 0 {
+			v = math.Copysign(math.SmallestNonzeroFloat64, float64(z.Sign()))
+		}
+		return v, true
+	}
+	v, _ := f.float64(b)
+	return v, true
+}
+
+// wellInsideFloat64 reports whether a finite scan's magnitude is far from
+// both ends of float64's range, judged by its leading digit.
+func (f cfloat) wellInsideFloat64() bool {
+	sig := int64(f.ndigits - f.lead0)
+	if f.hex {
+		lead := 4*(sig-int64(f.point)) + f.exp
+		return lead > -1000 && lead < 1000
+	}
+	lead := f.exp - int64(f.point) + sig - 1
+	return lead > -300 && lead < 300
 }
 
 func abs64(x int64) int64 {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -17,6 +18,10 @@ func TestStrictFloat(t *testing.T) {
 		{"nan", 0, false}, {"0x10", 16, true}, {"0x1p-2", 0.25, true}, {"0x", 0, false},
 		{" 1", 0, false}, {"1 ", 0, false}, {"", 0, false}, {"1e400", 0, false}, {"1e-400", 0, false},
 		{"0e999999", 0, true}, {"5e-324", 5e-324, true}, {"1_0", 0, false}, {"1\x00", 0, false},
+		// strconv.ParseFloat alone reads these as 0.1 and 0.
+		{"1" + strings.Repeat("0", 800) + "e-800", 1, true},
+		{"-1" + strings.Repeat("0", 5000) + "1e-5001", -1, true},
+		{"2." + strings.Repeat("5", 900), 2.5555555555555554, true},
 	} {
 		got, ok := parseStrictFloat([]byte(tc.in))
 		if ok != tc.ok || (ok && got != tc.want) {
@@ -77,8 +82,21 @@ func FuzzNumberParsers(f *testing.F) {
 		if okS && okL && strict != lenient && !(math.IsNaN(strict) && math.IsNaN(lenient)) {
 			t.Fatalf("%q: strict %v lenient %v", s, strict, lenient)
 		}
-		if z, ok := parseLongDouble([]byte(s)); ok && !z.IsInf() {
+		z, okLD := parseLongDouble([]byte(s))
+		if okLD && !z.IsInf() {
 			_ = formatLongDouble(z)
+		}
+		// string2ld's two readings accept the same strings and agree on
+		// the value (within the long double's double rounding).
+		v, okF := parseRedisFloat([]byte(s))
+		if okF != okLD {
+			t.Fatalf("%q: parseRedisFloat %v, parseLongDouble %v", s, okF, okLD)
+		}
+		if okF && !z.IsInf() {
+			w, _ := z.Float64()
+			if w != v && math.Abs(w-v) > 1e-15*math.Abs(v) && math.Abs(v) != math.SmallestNonzeroFloat64 {
+				t.Fatalf("%q: float64 %v, long double %v", s, v, w)
+			}
 		}
 		_ = appendDouble(nil, 3, strict)
 	})
