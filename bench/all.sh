@@ -22,6 +22,9 @@ echo
 echo "## Limiter libraries: server CPU per call"
 bench/libraries.sh 2>/dev/null
 echo
+echo "## Cluster: three nodes against one"
+bench/cluster.sh 2>/dev/null
+echo
 echo "## p99 while snapshotting"
 bench/snapshot_p99.sh 2>/dev/null
 echo
