@@ -109,6 +109,11 @@ type cluster struct {
 	leaveReq   chan struct{} // closed to start a graceful leave
 	leaveDone  chan struct{} // closed when nothing is held any more
 
+	// sink, when set, sees every local write (see ChangeSink); store is
+	// the node's store, for it.
+	sink  ChangeSink
+	store *engine.Store
+
 	st      clusterStats
 	claimed atomic.Int64 // slots taken without a handoff (auth.Claimed, published)
 	// lastErrAt is the Unix second of the last logged forwarding failure:
@@ -162,6 +167,7 @@ func (s *Server) startCluster() error {
 		cl.cfg.Unreachable = UnreachableLocal
 	}
 	cl.self = shard.Member{ID: id, Name: name, Addr: net.JoinHostPort(host, strconv.Itoa(port))}
+	cl.store = s.store
 	side := s.cfg
 	side.Cluster, side.DataDir, side.Shards = nil, "", 16
 	if cl.local, err = New(side, nil); err != nil {
@@ -195,6 +201,26 @@ func (s *Server) startCluster() error {
 	go cl.loop(s)
 	s.log.Info("cluster: node up", "id", id, "name", name, "addr", cl.self.Addr, "gossip", g.Port(), "members", cl.router.Load().Len())
 	return nil
+}
+
+// ChangeSink receives every key a write command changed on this node,
+// called while the key's engine shard is still locked, so that it can read
+// the key's new state (Shard.Get) in the order the changes happened. It
+// must not block. This is where issue 10's replication stream attaches:
+// encode the entry (persistence.AppendEntry) into a per-replica batch and
+// let a sender goroutine ship it over the peer connections. Nil (today)
+// costs one comparison per write.
+type ChangeSink interface {
+	KeyChanged(slot uint16, key []byte, h uint64, sh *engine.Shard)
+}
+
+// keysChanged reports a write's keys to the sink.
+func (cl *cluster) keysChanged(cmd *command, args [][]byte) {
+	first, last, step := cmd.keyRange(args)
+	for i := first; first > 0 && i <= last; i += step {
+		h := engine.Hash(args[i])
+		cl.sink.KeyChanged(shard.Slot(args[i]), args[i], h, cl.store.ShardOf(h))
+	}
 }
 
 // initInternal prepares a client that runs commands on the node's behalf

@@ -276,6 +276,9 @@ func (s *Server) call(c *Client, cmd *command, args [][]byte, now int64) {
 	if cmd.flags&flagWrite != 0 && s.saver != nil {
 		s.saver.Changed()
 	}
+	if s.cl != nil && s.cl.sink != nil && cmd.flags&flagWrite != 0 {
+		s.cl.keysChanged(cmd, args) // the key shards are still held
+	}
 	first, last, step := cmd.keyRange(args)
 	if track && cmd.flags&flagReadOnly != 0 {
 		// A read that found its key expired removed it (lazy expiry):
