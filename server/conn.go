@@ -208,7 +208,7 @@ func (s *Server) consume(c *Client, in []byte) (used int, more, ok bool) {
 			return used, false, false
 		}
 		if c.outputOver(len(c.out) + c.conn.pending()) {
-			s.log.Warn("closing client that reached the output buffer limit", "client", c.addr, "bytes", len(c.out))
+			s.warn.Warn("output-limit", "closing client that reached the output buffer limit", "client", c.addr, "bytes", len(c.out))
 			c.out = c.out[:0]
 			return used, false, false
 		}
@@ -226,7 +226,7 @@ func (s *Server) protocolError(c *Client, msg string) {
 	s.stats.protocolErrors.Add(1)
 	if msg == errQueryLimit {
 		// Redis closes such a client without a reply.
-		s.log.Warn("closing client that reached the query buffer limit", "client", c.addr)
+		s.warn.Warn("query-limit", "closing client that reached the query buffer limit", "client", c.addr)
 		return
 	}
 	msg = "ERR Protocol error: " + msg
@@ -505,7 +505,7 @@ func (s *Server) guard(c *Client, start int) {
 			return
 		}
 		s.stats.recoveredPanics.Add(1)
-		s.log.Error("command panicked", "client", c.addr, "panic", r, "stack", string(debug.Stack()))
+		s.warn.Error("panic", "command panicked", "client", c.addr, "panic", r, "stack", string(debug.Stack()))
 		c.out = appendError(c.out[:start], "ERR internal error")
 	}
 }

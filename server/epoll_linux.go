@@ -87,7 +87,7 @@ func (s *Server) serveEpoll() error {
 		addr, laddr := nc.RemoteAddr().String(), nc.LocalAddr().String()
 		nc.Close() // our duplicate keeps the socket open
 		if err != nil {
-			s.log.Warn("cannot take over accepted socket", "error", err)
+			s.warn.Warn("detach", "cannot take over accepted socket", "error", err)
 			return
 		}
 		l := loops[next%len(loops)]
@@ -480,7 +480,7 @@ func (ec *epollConn) write(b []byte) error {
 		}
 	}
 	if ec.c.outputOver(len(ec.out) + len(b)) {
-		ec.loop.s.log.Warn("closing client that reached the output buffer limit", "fd", ec.fd, "bytes", len(ec.out)+len(b))
+		ec.loop.s.warn.Warn("output-limit", "closing client that reached the output buffer limit", "fd", ec.fd, "bytes", len(ec.out)+len(b))
 		return errors.New("output buffer limit reached")
 	}
 	ec.out = append(ec.out, b...)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/rlserver/rlserver/engine"
 	"github.com/rlserver/rlserver/metrics"
+	"github.com/rlserver/rlserver/shard"
 )
 
 // kindNames are the metric names of the engine's kinds (keys by algorithm).
@@ -26,6 +27,9 @@ func (s *Server) RegisterMetrics(reg *metrics.Registry) {
 	reg.AddCommands(s)
 	if s.saver != nil {
 		reg.SetSnapshots(snapshotSource{s})
+	}
+	if s.cl != nil {
+		reg.SetCluster(clusterSource{s})
 	}
 }
 
@@ -98,4 +102,65 @@ func (src snapshotSource) SnapshotStats() metrics.SnapshotStats {
 		out.LastSuccess = time.Unix(st.LastSave, 0)
 	}
 	return out
+}
+
+// clusterSource is the cluster's side of the metrics (metrics.ClusterSource).
+type clusterSource struct{ s *Server }
+
+func (src clusterSource) ClusterStats() metrics.ClusterStats {
+	cl := src.s.cl
+	t := cl.router.Load()
+	st := &cl.st
+	out := metrics.ClusterStats{
+		Members:             map[string]int{"alive": t.Len()},
+		Forwarded:           uint64(st.forwarded.Load()),
+		Redirects:           uint64(st.redirected.Load()),
+		HandoffKeysSent:     uint64(st.handoffKeys.Load()),
+		HandoffKeysReceived: uint64(st.importedKeys.Load()),
+		UnreachableOwner: map[string]uint64{
+			"local": uint64(st.unreachLocal.Load()),
+			"allow": uint64(st.unreachAllow.Load()),
+			"deny":  uint64(st.unreachDeny.Load()),
+		},
+		Self: cl.id,
+	}
+	var timeouts int64
+	cl.peersMu.Lock()
+	for _, p := range cl.peers {
+		timeouts += p.Stats().Timeouts
+	}
+	cl.peersMu.Unlock()
+	other := max(st.forwardErrors.Load()-timeouts, 0)
+	out.ForwardErrors = map[string]uint64{"timeout": uint64(timeouts), "other": uint64(other)}
+	// The slot map: which member holds each slot, as ranges.
+	slots := make([]int, len(t.Members()))
+	var ranges []metrics.SlotRange
+	for sl := 0; sl < shard.NumSlots; sl++ {
+		h := t.Holder(uint16(sl))
+		id := ""
+		if h >= 0 && h < len(slots) {
+			slots[h]++
+			id = t.Member(h).ID
+		}
+		if t.Local(uint16(sl)) {
+			out.SlotsOwned++
+		}
+		if n := len(ranges); n > 0 && ranges[n-1].Node == id && ranges[n-1].End == sl-1 {
+			ranges[n-1].End = sl
+		} else {
+			ranges = append(ranges, metrics.SlotRange{Start: sl, End: sl, Node: id})
+		}
+	}
+	out.Slots = ranges
+	for i, m := range t.Members() {
+		out.Nodes = append(out.Nodes, metrics.ClusterNode{ID: m.ID, Name: m.Name, Addr: m.Addr, State: "alive", Slots: slots[i]})
+	}
+	return out
+}
+
+// ClusterJoined reports whether the node serves as a settled cluster
+// member: true in single-node mode, false while a node told to join has
+// not yet received every slot it owns (/health answers 503 until then).
+func (s *Server) ClusterJoined() bool {
+	return s.cl == nil || s.cl.settled.Load()
 }

@@ -86,7 +86,7 @@ func (s *Server) checkClients(now int64) {
 		c.conn.close()
 	}
 	for _, c := range over {
-		s.log.Warn("closing client that reached the output buffer limit", "client", c.addr, "bytes", c.mem.omem.Load())
+		s.warn.Warn("output-limit", "closing client that reached the output buffer limit", "client", c.addr, "bytes", c.mem.omem.Load())
 		c.conn.close()
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rlserver/rlserver/acl"
 	"github.com/rlserver/rlserver/engine"
+	"github.com/rlserver/rlserver/internal/ratelog"
 	"github.com/rlserver/rlserver/persistence"
 	"github.com/rlserver/rlserver/script"
 	"github.com/rlserver/rlserver/tlsconf"
@@ -38,8 +39,11 @@ type Server struct {
 	rates      rateSampler  // INFO instantaneous_* figures
 	memPeak    atomic.Int64 // INFO used_memory_peak
 	slowlog    slowlog
-	latency    latencyMonitor
-	loaded     persistence.Info // the snapshot loaded at start (INFO rdb_last_load_*)
+	// warn logs repeated warnings (clients over limits, panics) once a
+	// minute per kind, with the count of those suppressed.
+	warn    *ratelog.Limiter
+	latency latencyMonitor
+	loaded  persistence.Info // the snapshot loaded at start (INFO rdb_last_load_*)
 
 	ln        net.Listener // plaintext RESP; nil when serving TLS only
 	tlsLn     net.Listener // RESP over TLS; nil without a TLS port
@@ -100,6 +104,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		started:  time.Now(),
 	}
 	s.tracking = newTracker(cfg.MaxTrackedKeys)
+	s.warn = ratelog.New(log, time.Minute)
 	s.scripts = script.New(script.Config{MemoryLimit: cfg.LuaMemoryLimit, Log: s.scriptLog})
 	s.runs = make(map[*scriptRun]struct{})
 	s.slowlog.setThreshold(cfg.SlowlogSlowerThan)

@@ -53,6 +53,7 @@ type State struct {
 	version string
 	started time.Time
 	phase   atomic.Int32
+	joined  atomic.Pointer[func() bool]
 	// refresh is the status page's refresh period.
 	refresh time.Duration
 }
@@ -65,8 +66,18 @@ func New(reg *metrics.Registry, version string) *State {
 // SetPhase moves the node to p.
 func (s *State) SetPhase(p Phase) { s.phase.Store(int32(p)) }
 
+// SetJoinCheck sets how the node tells whether it has joined the cluster
+// it was told to join: while serving, a false answer reports Joining.
+func (s *State) SetJoinCheck(joined func() bool) { s.joined.Store(&joined) }
+
 // Phase returns the current phase.
-func (s *State) Phase() Phase { return Phase(s.phase.Load()) }
+func (s *State) Phase() Phase {
+	p := Phase(s.phase.Load())
+	if f := s.joined.Load(); p == Serving && f != nil && !(*f)() {
+		return Joining
+	}
+	return p
+}
 
 // Health is the body of /health and /ready.
 type Health struct {

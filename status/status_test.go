@@ -90,3 +90,19 @@ func TestPageRendersWithoutExternalAssets(t *testing.T) {
 		t.Errorf("status.json: %d %v %+v", code, err, v)
 	}
 }
+
+func TestJoiningUntilTheClusterSaysSo(t *testing.T) {
+	st := New(metrics.New(), "x")
+	st.SetPhase(Serving)
+	joined := false
+	st.SetJoinCheck(func() bool { return joined })
+	mux := http.NewServeMux()
+	st.Mount(mux, false)
+	if code, body := get(t, mux, "/health"); code != 503 || !strings.Contains(body, `"status":"joining"`) {
+		t.Errorf("before joining: %d %s", code, body)
+	}
+	joined = true
+	if code, _ := get(t, mux, "/ready"); code != 200 {
+		t.Errorf("after joining: /ready %d", code)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -256,4 +257,66 @@ func TestMetricsCountExactly(t *testing.T) {
 		t.Errorf("net bytes in %v out %v", in, out)
 	}
 	checkNoRequestData(t, f, m)
+}
+
+// TestClusterMetrics forms a two-node cluster and checks what each node
+// reports: membership, slots, forwarding, and the slot map of the status
+// page.
+func TestClusterMetrics(t *testing.T) {
+	t.Parallel()
+	nodes := startNodes(t, 2)
+	// Keys spread over both nodes, all sent to the first: about half are
+	// forwarded.
+	rc := newRaw(dial(t, nodes[0].Addr))
+	var cmds [][]string
+	for i := range 200 {
+		cmds = append(cmds, []string{"CL.THROTTLE", "cm:" + strconv.Itoa(i), "5", "5", "60"})
+	}
+	if _, err := rc.pipeline(cmds...); err != nil {
+		t.Fatal(err)
+	}
+	owned := 0.0
+	for i, n := range nodes {
+		f := scrape(t, n.HTTP)
+		if got := sample(f, "rate_limiter_cluster_enabled"); got != 1 {
+			t.Errorf("node %d: cluster_enabled %v", i, got)
+		}
+		if got := sample(f, "rate_limiter_cluster_members", "state", "alive"); got != 2 {
+			t.Errorf("node %d: members{alive} %v", i, got)
+		}
+		owned += sample(f, "rate_limiter_cluster_slots_owned")
+		if i == 0 {
+			if fw := sample(f, "rate_limiter_cluster_forwarded_total"); fw < 50 || fw > 150 {
+				t.Errorf("node 0 forwarded %v of 200", fw)
+			}
+		}
+		code, body := httpGet(t, "http://"+n.HTTP+"/status.json")
+		var v struct {
+			Cluster struct {
+				Enabled bool `json:"enabled"`
+				Nodes   []struct {
+					Slots int `json:"slots"`
+				} `json:"nodes"`
+				Slots []struct {
+					Start, End int
+				} `json:"slots"`
+			} `json:"cluster"`
+		}
+		if err := json.Unmarshal([]byte(body), &v); code != 200 || err != nil || !v.Cluster.Enabled || len(v.Cluster.Nodes) != 2 {
+			t.Fatalf("node %d status.json: %d %v %.300s", i, code, err, body)
+		}
+		covered := 0
+		for _, r := range v.Cluster.Slots {
+			covered += r.End - r.Start + 1
+		}
+		if covered != 16384 || v.Cluster.Nodes[0].Slots+v.Cluster.Nodes[1].Slots != 16384 {
+			t.Errorf("node %d slot map covers %d slots, nodes hold %+v", i, covered, v.Cluster.Nodes)
+		}
+		if code, body := httpGet(t, "http://"+n.HTTP+"/ready"); code != 200 {
+			t.Errorf("node %d /ready %d %s", i, code, body)
+		}
+	}
+	if owned != 16384 {
+		t.Errorf("the nodes own %v slots together", owned)
+	}
 }

@@ -212,10 +212,11 @@ func run(argv []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv.RegisterMetrics(reg)
 	if err := srv.Listen(); err != nil {
 		return err
 	}
+	srv.RegisterMetrics(reg) // after Listen: the cluster has started
+	state.SetJoinCheck(srv.ClusterJoined)
 	re, err := openRules(srv, cfg, *rulesFile, log)
 	if err != nil {
 		srv.Close(context.Background())
