@@ -193,9 +193,16 @@ type Reading struct {
 	HasRules bool
 }
 
-// Read folds every source now. The status page and /health use it; a
-// scrape reads the same sources.
-func (r *Registry) Read() Reading {
+// Read folds every source now. The status page uses it; a scrape reads
+// the same sources.
+func (r *Registry) Read() Reading { return r.read(true) }
+
+// ReadHealth reads what /health reports: the server, snapshots and the
+// cluster, not the per-command and per-rule counters (cheaper: /health is
+// probed often).
+func (r *Registry) ReadHealth() Reading { return r.read(false) }
+
+func (r *Registry) read(all bool) Reading {
 	r.mu.Lock()
 	server, commands, snapshot, cluster, rules := r.server, slices.Clone(r.commands), r.snapshot, r.cluster, r.rules
 	r.mu.Unlock()
@@ -205,7 +212,9 @@ func (r *Registry) Read() Reading {
 		rd.Server = &st
 	}
 	for _, src := range commands {
-		src.EachCommand(func(st CommandStats) { rd.Commands = append(rd.Commands, st) })
+		if all {
+			src.EachCommand(func(st CommandStats) { rd.Commands = append(rd.Commands, st) })
+		}
 	}
 	if snapshot != nil {
 		st := snapshot.SnapshotStats()
@@ -215,7 +224,7 @@ func (r *Registry) Read() Reading {
 		st := cluster.ClusterStats()
 		rd.Cluster = &st
 	}
-	if rules != nil {
+	if rules != nil && all {
 		rd.HasRules = true
 		rules.EachRule(func(st RuleStats) { rd.Rules = append(rd.Rules, st) })
 	}

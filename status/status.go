@@ -108,7 +108,7 @@ type ClusterInfo struct {
 
 // Health returns the node's health now.
 func (s *State) Health() Health {
-	rd := s.reg.Read()
+	rd := s.reg.ReadHealth()
 	h := Health{
 		Status:        s.Phase().String(),
 		Draining:      s.Phase() == Draining,
