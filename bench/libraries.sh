@@ -13,7 +13,9 @@
 # script text on every call), and rate-limit-redis's store (the call
 # express-rate-limit makes per request), from tests/node (npm ci there).
 # bench/lua.sh measures the same scripts sent by redis-benchmark; this one
-# measures what the libraries really send.
+# measures what the libraries really send. The sliding-log libraries
+# ratelimiter and rolling-rate-limiter (ioredis) need no script: each call
+# is a MULTI of sorted-set commands. LIBS="a b" picks libraries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench/out
@@ -47,7 +49,7 @@ drive() { # lib calls conc
 
 echo "| library | server | callers | server CPU µs/call, median (min-max) | calls/s |"
 echo "|---|---|---|---|---|"
-for lib in redis_rate rate-limiter-flexible/ioredis rate-limiter-flexible/node-redis rate-limit-redis/store; do
+for lib in ${LIBS:-redis_rate rate-limiter-flexible/ioredis rate-limiter-flexible/node-redis rate-limit-redis/store ratelimiter/ioredis rolling-rate-limiter/ioredis}; do
   for conc in 1 50; do
     calls=$calls1
     [ "$conc" = 50 ] && calls=$calls50
