@@ -410,16 +410,26 @@ func (s *Server) elsewhere(c *Client, cmd *command, args [][]byte, now int64) bo
 		}
 		return true
 	}
-	s.sendAway(c, t, slot, args, now)
+	var inval [][]byte
+	if cmd.flags&flagReadOnly != 0 && c.track.on && c.track.wantsRead() {
+		// This node cannot hear of the key's later writes on the node that
+		// serves it: the reply is followed at once by an invalidation, so a
+		// client-side cache never keeps it (honest, if uncached).
+		for i := first; i <= last; i += step {
+			inval = append(inval, append([]byte(nil), args[i]...))
+		}
+	}
+	s.sendAway(c, t, slot, args, now, inval)
 	return true
 }
 
-// sendAway forwards args (or redirects the client) to slot's holder.
-func (s *Server) sendAway(c *Client, t *shard.Table, slot uint16, args [][]byte, now int64) {
+// sendAway forwards args (or redirects the client) to slot's holder; inval
+// are keys to invalidate after the reply (see elsewhere).
+func (s *Server) sendAway(c *Client, t *shard.Table, slot uint16, args [][]byte, now int64, inval [][]byte) {
 	h := t.Holder(slot)
 	switch {
 	case h == shard.Handing:
-		s.park(c, slot, args, now)
+		s.park(c, slot, args, now, inval)
 		return
 	case h < 0 || h == shard.NoHolder:
 		c.out = appendError(c.out, errSlotDown)
@@ -437,7 +447,7 @@ func (s *Server) sendAway(c *Client, t *shard.Table, slot uint16, args [][]byte,
 		c.out = appendMoved(c.out, "-MOVED ", slot, addr)
 		return
 	}
-	f := &fwdReply{s: s, c: c, slot: slot, resp: c.resp, now: now, args: copyArgs(args), hops: 1, addr: addr}
+	f := &fwdReply{s: s, c: c, slot: slot, resp: c.resp, now: now, args: copyArgs(args), hops: 1, addr: addr, inval: inval}
 	s.hold(c, f)
 	s.cl.st.forwarded.Add(1)
 	p := s.cl.peerFor(addr)
@@ -531,6 +541,9 @@ func (c *Client) complete(f *fwdReply, frame []byte) {
 	c.outMu.Lock()
 	defer c.outMu.Unlock()
 	f.data = append(f.data[:0], frame...)
+	for _, k := range f.inval {
+		f.data = appendInvalidate(f.data, k)
+	}
 	f.done = true
 	// Released replies always go to ready, also while the owner is idle:
 	// the owner's next batch puts its own replies behind them.
@@ -564,6 +577,9 @@ type fwdReply struct {
 	done bool
 	// onto, when set, receives the reply instead of the client (fan-out).
 	onto *fanOutReply
+	// inval are keys a tracking client read: invalidated right after the
+	// reply (see elsewhere).
+	inval [][]byte
 }
 
 // Reply implements peer.Waiter. An RLMOVED reply (the slot moved on while

@@ -42,8 +42,8 @@ type parked struct {
 
 // park holds a command for a slot being handed off; unpark sends it on
 // once the transfer has ended either way.
-func (s *Server) park(c *Client, slot uint16, args [][]byte, now int64) {
-	f := &fwdReply{s: s, c: c, slot: slot, resp: c.resp, now: now, args: copyArgs(args)}
+func (s *Server) park(c *Client, slot uint16, args [][]byte, now int64, inval [][]byte) {
+	f := &fwdReply{s: s, c: c, slot: slot, resp: c.resp, now: now, args: copyArgs(args), inval: inval}
 	s.hold(c, f)
 	s.cl.parkMu.Lock()
 	s.cl.parked = append(s.cl.parked, parked{f: f, hops: c.fwdHops})

@@ -225,6 +225,26 @@ func TestClusterPlainClientsShareOneLimit(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "EXECABORT") {
 		t.Fatalf("cross-slot transaction: %v", err)
 	}
+	// A tracking client reading a key served elsewhere gets the reply and
+	// at once an invalidation: this node will not hear of the key's
+	// writes, so a client-side cache must not keep it.
+	remote := ownedKey(t, nodes[1], "tracked:")
+	conn := dial(t, nodes[0].Addr)
+	conn.Write([]byte("HELLO 3\r\nCLIENT TRACKING ON\r\nSET " + remote + " v\r\nGET " + remote + "\r\n"))
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var got strings.Builder
+	buf := make([]byte, 4096)
+	for !strings.Contains(got.String(), "invalidate") {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("no invalidation after a forwarded tracked read: %q (%v)", got.String(), err)
+		}
+		got.Write(buf[:n])
+	}
+	want := "$1\r\nv\r\n>2\r\n$10\r\ninvalidate\r\n*1\r\n$" + strconv.Itoa(len(remote)) + "\r\n" + remote + "\r\n"
+	if !strings.HasSuffix(got.String(), want) {
+		t.Fatalf("tracked forwarded read: %q, want it to end with %q", got.String(), want)
+	}
 }
 
 // Cluster-aware clients against --cluster-redirect nodes: they must route
