@@ -306,8 +306,10 @@ func (cl *cluster) leave(s *Server, deadline time.Time, grace time.Duration) {
 // this node's Settled flag. Loop goroutine (or startCluster before it).
 func (cl *cluster) rebuild(s *Server) {
 	cl.authMu.Lock()
+	prev := cl.router.Load()
 	t := cl.auth.Rebuild(cl.gossip.Members())
 	cl.router.Store(t)
+	logMemberChanges(s.log, prev, t)
 	cl.claimed.Store(cl.auth.Claimed())
 	settled := cl.auth.Settled()
 	cl.authMu.Unlock()

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"slices"
 	"time"
 
@@ -163,4 +164,26 @@ func (src clusterSource) ClusterStats() metrics.ClusterStats {
 // not yet received every slot it owns (/health answers 503 until then).
 func (s *Server) ClusterJoined() bool {
 	return s.cl == nil || s.cl.settled.Load()
+}
+
+// logMemberChanges writes one line per member that joined or left between
+// two tables (a lifecycle event; the loop rebuilds every second, so only
+// real changes log).
+func logMemberChanges(log *slog.Logger, prev, cur *shard.Table) {
+	if prev == nil {
+		return
+	}
+	was := map[string]shard.Member{}
+	for _, m := range prev.Members() {
+		was[m.ID] = m
+	}
+	for _, m := range cur.Members() {
+		if _, ok := was[m.ID]; !ok {
+			log.Info("cluster: member joined", "id", m.ID, "name", m.Name, "addr", m.Addr, "members", cur.Len())
+		}
+		delete(was, m.ID)
+	}
+	for _, m := range was {
+		log.Info("cluster: member left or failed", "id", m.ID, "name", m.Name, "addr", m.Addr, "members", cur.Len())
+	}
 }

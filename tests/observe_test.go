@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -318,5 +319,27 @@ func TestClusterMetrics(t *testing.T) {
 	}
 	if owned != 16384 {
 		t.Errorf("the nodes own %v slots together", owned)
+	}
+}
+
+// TestClusterMembershipIsLogged: a node joining and leaving is one log
+// line on the others, not one per rebuild.
+func TestClusterMembershipIsLogged(t *testing.T) {
+	t.Parallel()
+	nodes := startNodes(t, 2)
+	third := startNode(t, nodes[0].gossip)
+	waitSettled(t, append(nodes, third))
+	third.cmd.Process.Signal(syscall.SIGTERM)
+	third.cmd.Wait()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		logs := nodes[0].logs.String()
+		joined := strings.Count(logs, `msg="cluster: member joined"`)
+		left := strings.Count(logs, `msg="cluster: member left or failed"`)
+		if joined == 2 && left == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node 0 logged %d joins and %d leaves, want 2 and 1:\n%s", joined, left, logs)
+		}
 	}
 }
