@@ -231,7 +231,13 @@ func (s *Server) infoMemory(c *Client, now int64, kv *infoKV) {
 		kv.s(k, "0")
 	}
 	kv.s("used_memory_lua_human", "0B")
-	for _, k := range []string{"used_memory_scripts_eval", "number_of_cached_scripts", "number_of_functions", "number_of_libraries", "used_memory_vm_functions", "used_memory_vm_total"} {
+	kv.s("used_memory_scripts_eval", "0")
+	nscripts := 0
+	if s.scripts != nil {
+		nscripts = s.scripts.Len()
+	}
+	kv.i("number_of_cached_scripts", int64(nscripts))
+	for _, k := range []string{"number_of_functions", "number_of_libraries", "used_memory_vm_functions", "used_memory_vm_total"} {
 		kv.s(k, "0")
 	}
 	kv.s("used_memory_vm_total_human", "0B")

@@ -279,3 +279,15 @@ func TestRedisExporter(t *testing.T) {
 		t.Errorf("redis_exporter sent a command rlserver does not know:\n%s", logs.String())
 	}
 }
+
+func TestInfoCountsCachedScripts(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t)
+	rc := newRaw(dial(t, srv.Addr))
+	if _, err := rc.do("SCRIPT", "LOAD", "return 1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := infoField(t, rc, "memory", "number_of_cached_scripts"); got != "1" {
+		t.Errorf("number_of_cached_scripts = %q, want 1", got)
+	}
+}
