@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/rlserver/rlserver/glob"
 )
 
 // testCatalog is a small command table shaped like the server's.
@@ -442,4 +444,17 @@ func BenchmarkCanRun(b *testing.B) {
 			b.Fatal("denied")
 		}
 	}
+}
+
+// FuzzKeyPattern: the literal and prefix fast paths agree with the glob.
+func FuzzKeyPattern(f *testing.F) {
+	for _, s := range [][2]string{{"rl:*", "rl:abc"}, {"rl:*", "rl"}, {"exact", "exact"}, {"a*b", "axb"}, {"*", ""}, {`a\*`, "a*"}, {"[a]*", "a"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, key string) {
+		kp := newKeyPattern(pattern, Read)
+		if got, want := kp.match([]byte(key)), glob.Match([]byte(pattern), []byte(key)); got != want {
+			t.Fatalf("pattern %q key %q: fast path %v, glob %v", pattern, key, got, want)
+		}
+	})
 }

@@ -46,6 +46,41 @@ type User struct {
 type keyPattern struct {
 	pattern []byte
 	access  Access
+	// kind is how match tests a key: most patterns are a literal or a
+	// literal prefix and a final star ("rl:*"), which need no glob.
+	kind  matchKind
+	fixed []byte // the literal, or the prefix before the star
+}
+
+type matchKind uint8
+
+const (
+	matchGlob matchKind = iota
+	matchLiteral
+	matchPrefix
+)
+
+func newKeyPattern(p string, access Access) keyPattern {
+	kp := keyPattern{pattern: []byte(p), access: access}
+	lit := strings.TrimSuffix(p, "*")
+	if !strings.ContainsAny(lit, "*?[\\") {
+		kp.fixed = []byte(lit)
+		kp.kind = matchLiteral
+		if len(lit) < len(p) {
+			kp.kind = matchPrefix
+		}
+	}
+	return kp
+}
+
+func (p *keyPattern) match(key []byte) bool {
+	switch p.kind {
+	case matchLiteral:
+		return string(key) == string(p.fixed)
+	case matchPrefix:
+		return len(key) >= len(p.fixed) && string(key[:len(p.fixed)]) == string(p.fixed)
+	}
+	return glob.Match(p.pattern, key)
 }
 
 // cmdRule is one +/- rule on a command or a category.
@@ -89,8 +124,8 @@ func (u *User) CanAccessKey(key []byte, need Access) bool {
 	if u.allKeys {
 		return true
 	}
-	for _, p := range u.keys {
-		if p.access&need == need && glob.Match(p.pattern, key) {
+	for i := range u.keys {
+		if p := &u.keys[i]; p.access&need == need && p.match(key) {
 			return true
 		}
 	}
@@ -335,7 +370,7 @@ func (u *User) addKeyPattern(p string, access Access) error {
 			return nil
 		}
 	}
-	u.keys = append(u.keys, keyPattern{pattern: []byte(p), access: access})
+	u.keys = append(u.keys, newKeyPattern(p, access))
 	return nil
 }
 

@@ -29,14 +29,31 @@ func (s *Server) serveTLS(nc net.Conn) {
 		}()
 		err := tc.HandshakeContext(ctx)
 		cancel()
-		if err != nil {
-			s.log.Debug("TLS handshake failed", "client", nc.RemoteAddr().String(), "error", err)
+		if err != nil || s.protectedRefuse(tc) {
+			if err != nil {
+				s.log.Debug("TLS handshake failed", "client", nc.RemoteAddr().String(), "error", err)
+			}
 			nc.Close()
 			s.wg.Done()
 			return
 		}
 		s.serveConn(tc) // calls s.wg.Done
 	}()
+}
+
+// protectedRefuse applies protected mode to a new connection: when it is
+// refused, the client gets the DENIED error (over TLS on the TLS port, as
+// Redis answers after its handshake) and the connection is closed.
+func (s *Server) protectedRefuse(nc net.Conn) bool {
+	if !ProtectedRefuses(s.cfg.ProtectedMode, s.acl.DefaultOpen(), nc.RemoteAddr().String()) {
+		return false
+	}
+	s.stats.rejectedConns.Add(1)
+	s.log.Debug("protected mode refused a non-loopback client", "client", nc.RemoteAddr().String())
+	nc.SetWriteDeadline(time.Now().Add(time.Second))
+	nc.Write([]byte("-" + errDenied + "\r\n"))
+	nc.Close()
+	return true
 }
 
 // clientsCron runs once a second, as Redis's clients cron: it closes

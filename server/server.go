@@ -295,14 +295,8 @@ func (s *Server) acceptLoop(ln net.Listener, serve func(net.Conn)) error {
 			nc.Close()
 			continue
 		}
-		if ProtectedRefuses(s.cfg.ProtectedMode, s.acl.DefaultOpen(), nc.RemoteAddr().String()) {
-			// Answered in plaintext, also on the TLS port, as Redis does:
-			// the refusal happens before any handshake.
-			s.stats.rejectedConns.Add(1)
-			s.log.Debug("protected mode refused a non-loopback client", "client", nc.RemoteAddr().String())
-			nc.Write([]byte("-" + errDenied + "\r\n"))
-			nc.Close()
-			continue
+		if ln == s.ln && s.protectedRefuse(nc) {
+			continue // TLS connections are checked after the handshake
 		}
 		serve(nc)
 	}

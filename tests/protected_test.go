@@ -14,8 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rlserver/rlserver/internal/testcerts"
 	"github.com/rlserver/rlserver/server"
 )
+
+var tlsAddrRE2 = regexp.MustCompile(` tls=([0-9.]+:\d+)`)
 
 // netns is a network namespace joined to the host by a veth pair, with
 // addresses the test assigns: traffic between HostIP and the namespace
@@ -119,6 +122,21 @@ func TestProtectedMode(t *testing.T) {
 	users := startServer(t, "--bind", ns.HostIP, "--user", "svc on >pw ~* +@all", "--user", "default off")
 	if out := ns.cliIn(t, users.Addr, "--user", "svc", "--pass", "pw", "PING"); out != "PONG" {
 		t.Fatalf("default off, ACL user: %q", out)
+	}
+
+	// On the TLS port the refusal comes over TLS, after the handshake.
+	f := newTLSFixture(t)
+	ip := net.ParseIP(ns.HostIP)
+	p := f.ca.Issue(t, "rlserver", 300, ip)
+	testcerts.Write(t, f.dir, "server.crt", p.CertPEM)
+	testcerts.Write(t, f.dir, "server.key", p.KeyPEM)
+	tlsSrv := startServer(t, append([]string{"--bind", ns.HostIP}, f.flags(freePort(t))...)...)
+	tlsAddr := tlsAddrRE2.FindStringSubmatch(tlsSrv.logs.String())
+	if tlsAddr == nil {
+		t.Fatalf("no tls address in %s", tlsSrv.logs.String())
+	}
+	if out := ns.cliIn(t, tlsAddr[1], "--tls", "--cacert", f.caFile, "--cert", f.clientCrt, "--key", f.clientKey, "PING"); !strings.Contains(out, "DENIED rlserver is running in protected mode") {
+		t.Fatalf("TLS port, no password, remote client: %q", out)
 	}
 
 	optOut := startServer(t, "--bind", ns.HostIP, "--protected-mode", "no")
