@@ -34,7 +34,7 @@ func errNoPermCmd(cmd *command, args [][]byte) string {
 }
 
 // aclCategories derives a command's ACL categories from its table row:
-// its flags (read, write, admin, dangerous, keyspace) and its group (the
+// its flags (read, write, admin, dangerous) and its group (keyspace, the
 // data type, connection, transaction, limiter). @fast and @slow are
 // rlserver's own split: commands that touch every key, administer the
 // server, take any number of keys or report on the server are @slow.
@@ -47,13 +47,16 @@ func aclCategories(cmd *command) []string {
 	if f&flagWrite != 0 {
 		cats = append(cats, "write")
 	}
-	if cmd.group == "generic" || f&flagAllKeys != 0 && f&(flagReadOnly|flagWrite) != 0 {
+	// The keyspace: key commands, and server commands over every key
+	// (DBSIZE, FLUSHDB); not INFO, nor RL.CHECK, which lock every shard
+	// for other reasons.
+	if cmd.group == "generic" || cmd.group == "server" && f&flagAllKeys != 0 && f&(flagReadOnly|flagWrite) != 0 {
 		cats = append(cats, "keyspace")
 	}
 	if f&flagAdmin != 0 {
 		cats = append(cats, "admin")
 	}
-	if f&(flagAdmin|flagDangerous) != 0 || f&(flagAllKeys|flagWrite) == flagAllKeys|flagWrite {
+	if f&(flagAdmin|flagDangerous) != 0 {
 		cats = append(cats, "dangerous")
 	}
 	switch cmd.group {

@@ -19,7 +19,7 @@ const (
 	flagAdmin                            // server-level command
 	flagDenyOOM                          // may create a key: refused at maxmemory
 	flagKeepCaching                      // CLIENT CACHING carries over it (CLIENT, MULTI)
-	flagDangerous                        // in ACL category @dangerous (besides admin and keyspace-wide writes)
+	flagDangerous                        // in ACL category @dangerous (as the admin commands are)
 	flagLimiter                          // a limiter check: its reply's first integer is 1 when limited (metrics)
 	flagNoScript                         // refused inside a script (Redis's noscript)
 	flagScript                           // runs a script: its key shards are marked (EVAL family)

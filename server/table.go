@@ -69,8 +69,8 @@ func commandTable() map[string]*command {
 		{name: "scan", arity: -2, flags: flagReadOnly | flagAllKeys, group: "generic", summary: "Iterate keys", run: cmdScan},
 		{name: "keys", arity: 2, flags: flagReadOnly | flagAllKeys | flagDangerous, group: "generic", summary: "Keys matching a pattern", run: cmdKeys},
 		{name: "dbsize", arity: 1, flags: flagReadOnly | flagAllKeys, group: "server", summary: "Number of keys", run: cmdDBSize},
-		{name: "flushdb", arity: -1, flags: flagWrite | flagAllKeys, group: "server", summary: "Remove all keys", run: cmdFlush},
-		{name: "flushall", arity: -1, flags: flagWrite | flagAllKeys, group: "server", summary: "Remove all keys", run: cmdFlush},
+		{name: "flushdb", arity: -1, flags: flagWrite | flagAllKeys | flagDangerous, group: "server", summary: "Remove all keys", run: cmdFlush},
+		{name: "flushall", arity: -1, flags: flagWrite | flagAllKeys | flagDangerous, group: "server", summary: "Remove all keys", run: cmdFlush},
 
 		{name: "ping", arity: -1, group: "connection", summary: "Ping the server", run: cmdPing},
 		{name: "echo", arity: 2, group: "connection", summary: "Echo a message", run: cmdEcho},
