@@ -280,7 +280,7 @@ func TestDelUserAndReplace(t *testing.T) {
 	if got := reg.Names(); !slices.Equal(got, []string{"b", "c", "default"}) {
 		t.Fatalf("Names = %v", got)
 	}
-	users, err := Configure(cat, "", []Definition{{Name: "b", Rules: []string{"on", ">new"}}})
+	users, err := Configure(cat, StartingDefault(cat, ""), []Definition{{Name: "b", Rules: []string{"on", ">new"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +298,7 @@ func TestDelUserAndReplace(t *testing.T) {
 
 func TestConfigure(t *testing.T) {
 	cat := testCatalog(t)
-	users, err := Configure(cat, "s3cret", nil)
+	users, err := Configure(cat, StartingDefault(cat, "s3cret"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +309,7 @@ func TestConfigure(t *testing.T) {
 		{Name: "svc", Rules: []string{"on", ">pw", "~rl:*", "+@limiter"}, Where: "--user #1"},
 		{Name: "default", Rules: []string{"on", "nopass", "~*", "+@all"}, Where: "--user #2"},
 	}
-	users, err = Configure(cat, "ignored", defs)
+	users, err = Configure(cat, StartingDefault(cat, "ignored"), defs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +324,7 @@ func TestConfigure(t *testing.T) {
 	if !slices.Equal(lines, want) {
 		t.Fatalf("Configure:\n%s\nwant\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
-	_, err = Configure(cat, "", []Definition{
+	_, err = Configure(cat, StartingDefault(cat, ""), []Definition{
 		{Name: "x", Rules: []string{"on"}, Where: "f:1"},
 		{Name: "x", Rules: []string{"off"}, Where: "f:2"},
 		{Name: "y", Rules: []string{"+nocmd"}, Where: "f:3"},

@@ -56,17 +56,22 @@ func ParseFile(data []byte, path string) ([]Definition, error) {
 	return defs, errors.Join(errs...)
 }
 
-// Configure builds the starting set of users: Redis's default user, with
-// requirePass as its only password when set, then each definition in
-// order. A definition of "default" starts from "reset" (it replaces what
-// requirePass set, as a "user default" line does in Redis); other users
-// start as Redis creates them (off, no keys, no commands). A user defined
-// twice is an error. Every problem is reported, with its source.
-func Configure(cat *Catalog, requirePass string, defs []Definition) ([]*User, error) {
+// StartingDefault is the default user a server starts with: Redis's,
+// with requirePass as its only password when set.
+func StartingDefault(cat *Catalog, requirePass string) *User {
 	def := DefaultDefinition(cat)
 	if requirePass != "" {
 		def, _ = Build(cat, DefaultUser, def, []string{"resetpass", ">" + requirePass})
 	}
+	return def
+}
+
+// Configure builds a set of users from definitions: def is the default
+// user unless a definition of "default" replaces it (that one starts from
+// "reset", as a "user default" line does in Redis); other users start as
+// Redis creates them (off, no keys, no commands). A user defined twice is
+// an error. Every problem is reported, with its source.
+func Configure(cat *Catalog, def *User, defs []Definition) ([]*User, error) {
 	users := []*User{def}
 	seen := map[string]bool{}
 	var errs []error

@@ -33,3 +33,7 @@ go test ./engine -run XXX -bench 'Algorithms' -benchmem 2>/dev/null | grep Bench
 go test ./server -run XXX -bench 'Execute' -benchmem 2>/dev/null | grep Benchmark
 go test ./persistence -run XXX -bench Snapshot -benchtime 1x 2>/dev/null | grep Benchmark
 go test ./engine -run XXX -bench SlidingWindowAccuracy -benchtime 1x 2>/dev/null | grep Benchmark
+echo
+echo "## TLS vs plaintext"
+bench/tls.sh 2>/dev/null
+go test ./server -run XXX -bench 'ACL' -benchmem -count 5 2>/dev/null | grep Benchmark

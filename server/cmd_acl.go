@@ -280,7 +280,10 @@ func cmdACL(s *Server, c *Client, args [][]byte, now int64) {
 			c.out = appendError(c.out, errNoACLFile)
 			return
 		}
-		users, err := loadACLFile(s.acl.Catalog(), s.cfg.ACLFile, "")
+		// A file without a default user leaves the default user as it is
+		// (Redis would reset it to nopass: a reload must never open the
+		// server).
+		users, err := loadACLFile(s.acl.Catalog(), s.cfg.ACLFile, s.acl.Default().User())
 		if err == nil {
 			var removed []*acl.Handle
 			if removed, err = reg.Replace(users); err == nil {
@@ -360,9 +363,9 @@ func (s *Server) disconnectUsers(self *Client, removed []*acl.Handle) {
 	}
 }
 
-// loadACLFile reads an ACL file and builds its users on top of Redis's
-// default user (with requirePass, at startup).
-func loadACLFile(cat *acl.Catalog, path, requirePass string) ([]*acl.User, error) {
+// loadACLFile reads an ACL file and builds its users; def is the default
+// user unless the file defines one.
+func loadACLFile(cat *acl.Catalog, path string, def *acl.User) ([]*acl.User, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -370,7 +373,7 @@ func loadACLFile(cat *acl.Catalog, path, requirePass string) ([]*acl.User, error
 	// Every problem is reported at once: the lines that parse are built
 	// even when others do not.
 	defs, perr := acl.ParseFile(data, path)
-	users, cerr := acl.Configure(cat, requirePass, defs)
+	users, cerr := acl.Configure(cat, def, defs)
 	if err := errors.Join(perr, cerr); err != nil {
 		return nil, err
 	}
@@ -380,8 +383,9 @@ func loadACLFile(cat *acl.Catalog, path, requirePass string) ([]*acl.User, error
 // configureUsers builds the starting users from --requirepass, --user and
 // --aclfile (Validate makes the last two exclusive, as Redis does).
 func configureUsers(cat *acl.Catalog, cfg Config) ([]*acl.User, error) {
+	def := acl.StartingDefault(cat, cfg.RequirePass)
 	if cfg.ACLFile != "" {
-		return loadACLFile(cat, cfg.ACLFile, cfg.RequirePass)
+		return loadACLFile(cat, cfg.ACLFile, def)
 	}
 	defs := make([]acl.Definition, 0, len(cfg.Users))
 	for i, spec := range cfg.Users {
@@ -391,7 +395,7 @@ func configureUsers(cat *acl.Catalog, cfg Config) ([]*acl.User, error) {
 		}
 		defs = append(defs, d)
 	}
-	return acl.Configure(cat, cfg.RequirePass, defs)
+	return acl.Configure(cat, def, defs)
 }
 
 // writeFileAtomic replaces path with data: a temp file in the same

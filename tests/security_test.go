@@ -295,6 +295,12 @@ func TestACLFile(t *testing.T) {
 	old := newRaw(dial(t, srv.Addr))
 	mustDo(old, status("OK"), "AUTH", "old", "oldpass")
 
+	// The file has no default user: reloading it keeps the default user's
+	// password (the server does not turn open).
+	mustDo(admin, status("OK"), "ACL", "LOAD")
+	mustDo(newRaw(dial(t, srv.Addr)), respError("NOAUTH Authentication required."), "PING")
+	mustDo(old, status("PONG"), "PING")
+
 	mustDo(admin, status("OK"), "ACL", "SAVE")
 	saved, err := os.ReadFile(file)
 	if err != nil {
