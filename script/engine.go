@@ -31,6 +31,9 @@ type Config struct {
 	MemoryLimit int64
 	// MaxIdleVMs caps the VMs kept for reuse. Default 64.
 	MaxIdleVMs int
+	// NoNative turns off the native fast paths of well-known library
+	// scripts (native.go): every script runs on the VM.
+	NoNative bool
 	// Log receives redis.log's messages (level LogDebug..LogWarning); nil
 	// drops them. Called on the script's goroutine.
 	Log func(level int, msg string)
@@ -109,6 +112,8 @@ type Engine struct {
 
 	poolMu sync.Mutex
 	idle   []*vm // guarded by poolMu
+
+	nativeRuns, nativeFallbacks atomic.Uint64
 }
 
 // entry is one cached script. proto is immutable and shared by every VM.
@@ -116,6 +121,7 @@ type entry struct {
 	sha    [20]byte
 	hexsha string
 	proto  *lua.FunctionProto
+	native nativeFunc // nil unless a native function does what it does
 	size   int64
 	loaded bool // added or confirmed by SCRIPT LOAD: never evicted
 	// EVAL LRU links, guarded by Engine.mu.
@@ -165,6 +171,12 @@ func (e *Engine) Flush() {
 	e.loadedBytes = 0
 	e.mu.Unlock()
 	e.gen.Add(1)
+}
+
+// NativeStats returns how many runs took a native fast path, and how many
+// gave up on it and ran on the VM.
+func (e *Engine) NativeStats() (runs, fallbacks uint64) {
+	return e.nativeRuns.Load(), e.nativeFallbacks.Load()
 }
 
 // Len returns the number of cached scripts.
@@ -217,6 +229,9 @@ func (e *Engine) lookupOrCompile(body []byte, load bool) (*entry, error) {
 			return nil, err
 		}
 		ent = &entry{sha: sha, hexsha: hex.EncodeToString(sha[:]), proto: proto, size: int64(len(body))}
+		if !e.cfg.NoNative {
+			ent.native = nativeScripts[ent.hexsha]
+		}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -288,6 +303,19 @@ func (e *Engine) Eval(req *Request, out []byte) []byte {
 		}
 	}
 	e.touch(ent)
+	if ent.native != nil && !req.Run.isKilled() {
+		n := nativeRunPool.Get().(*nativeRun)
+		n.h, n.sha = req.Host, ent.hexsha
+		res, ok := ent.native(n, req, out)
+		n.h = nil
+		nativeRunPool.Put(n)
+		if ok {
+			e.nativeRuns.Add(1)
+			return res
+		}
+		e.nativeFallbacks.Add(1)
+		out = res[:len(out)]
+	}
 	v := e.getVM()
 	out = v.run(ent, req, out)
 	e.putVM(v)
@@ -378,6 +406,16 @@ func (r *Run) stop(reason string) {
 	if r.v != nil {
 		r.v.ctx.cancel(reason)
 	}
+}
+
+// isKilled reports whether Kill was called on r before it ran.
+func (r *Run) isKilled() bool {
+	if r == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.killed
 }
 
 func (r *Run) attach(v *vm) bool {

@@ -55,7 +55,11 @@ func (v *vm) decorate(msg string, line int) string {
 	if v.ent != nil {
 		sha = v.ent.hexsha
 	}
-	return msg + " script: " + sha + ", on @" + chunkName + ":" + strconv.Itoa(line) + "."
+	return decorate(msg, sha, line)
+}
+
+func decorate(msg, hexsha string, line int) string {
+	return msg + " script: " + hexsha + ", on @" + chunkName + ":" + strconv.Itoa(line) + "."
 }
 
 // appendLuaError turns the error PCall returned into the reply.

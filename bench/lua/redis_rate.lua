@@ -1,3 +1,4 @@
+
 -- this script has side-effects, so it requires replicate commands mode
 redis.replicate_commands()
 
