@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/ast"
@@ -28,11 +29,19 @@ func compile(body []byte) (*lua.FunctionProto, error) {
 	if err != nil {
 		return nil, compileError(err)
 	}
-	rewriteStmts(chunk)
+	var rw rewriter
+	rw.rewriteStmts(chunk)
+	if rw.bad != nil {
+		return nil, errors.New("ERR Error compiling script (new function): " + rw.badText(chunkName))
+	}
 	proto, err := lua.Compile(chunk, chunkName)
 	if err != nil {
 		return nil, compileError(err)
 	}
+	// gopher-lua gives every vararg function Lua 5.0's "arg" table, the
+	// main chunk too, where no name reaches it (Lua 5.1 gives the main
+	// chunk none): building it cost a table and a map on every run.
+	proto.IsVarArg &^= lua.VarArgNeedsArg | lua.VarArgHasArg
 	return proto, nil
 }
 
@@ -47,70 +56,114 @@ func compileError(err error) error {
 	return fmt.Errorf("ERR Error compiling script (new function): %s: %v", chunkName, err)
 }
 
-func rewriteStmts(stmts []ast.Stmt) {
+// rewriter rewrites a chunk's concatenations (see compile) and finds the
+// first goto or label: gopher-lua parses Lua 5.2's, Redis's Lua 5.1 does
+// not, so a script using them must not compile here either.
+type rewriter struct {
+	bad ast.Stmt // the first goto or label statement met
+}
+
+// badText is the syntax error Lua 5.1 gives for rw.bad in the chunk
+// named name (as luaO_chunkid prints it): it reads "goto" as a variable
+// name, and "::" as an unexpected symbol.
+func (rw *rewriter) badText(name string) string {
+	near := "':'"
+	msg := "unexpected symbol"
+	if g, ok := rw.bad.(*ast.GotoStmt); ok {
+		near, msg = "'"+g.Label+"'", "'=' expected"
+	}
+	return fmt.Sprintf("%s:%d: %s near %s", name, rw.bad.Line(), msg, near)
+}
+
+// chunkID is how Lua 5.1 names a chunk in messages: "=name" and "@file"
+// as they are, any other source as [string "<its first line, at most 45
+// bytes>..."].
+func chunkID(src string) string {
+	if strings.HasPrefix(src, "=") || strings.HasPrefix(src, "@") {
+		return src[1:min(len(src), 60)]
+	}
+	n := strings.IndexAny(src, "\r\n")
+	if n < 0 {
+		n = len(src)
+	}
+	cut := n < len(src)
+	if n > 45 {
+		n, cut = 45, true
+	}
+	if cut {
+		return `[string "` + src[:n] + `..."]`
+	}
+	return `[string "` + src + `"]`
+}
+
+func (rw *rewriter) rewriteStmts(stmts []ast.Stmt) {
 	for _, s := range stmts {
-		rewriteStmt(s)
+		rw.rewriteStmt(s)
 	}
 }
 
-func rewriteStmt(s ast.Stmt) {
+func (rw *rewriter) rewriteStmt(s ast.Stmt) {
 	switch s := s.(type) {
 	case *ast.AssignStmt:
-		rewriteExprs(s.Lhs)
-		rewriteExprs(s.Rhs)
+		rw.rewriteExprs(s.Lhs)
+		rw.rewriteExprs(s.Rhs)
 	case *ast.LocalAssignStmt:
-		rewriteExprs(s.Exprs)
+		rw.rewriteExprs(s.Exprs)
 	case *ast.FuncCallStmt:
-		s.Expr = rewriteExpr(s.Expr)
+		s.Expr = rw.rewriteExpr(s.Expr)
 	case *ast.DoBlockStmt:
-		rewriteStmts(s.Stmts)
+		rw.rewriteStmts(s.Stmts)
 	case *ast.WhileStmt:
-		s.Condition = rewriteExpr(s.Condition)
-		rewriteStmts(s.Stmts)
+		s.Condition = rw.rewriteExpr(s.Condition)
+		rw.rewriteStmts(s.Stmts)
 	case *ast.RepeatStmt:
-		s.Condition = rewriteExpr(s.Condition)
-		rewriteStmts(s.Stmts)
+		s.Condition = rw.rewriteExpr(s.Condition)
+		rw.rewriteStmts(s.Stmts)
 	case *ast.IfStmt:
-		s.Condition = rewriteExpr(s.Condition)
-		rewriteStmts(s.Then)
-		rewriteStmts(s.Else)
+		s.Condition = rw.rewriteExpr(s.Condition)
+		rw.rewriteStmts(s.Then)
+		rw.rewriteStmts(s.Else)
 	case *ast.NumberForStmt:
-		s.Init = rewriteExpr(s.Init)
-		s.Limit = rewriteExpr(s.Limit)
+		s.Init = rw.rewriteExpr(s.Init)
+		s.Limit = rw.rewriteExpr(s.Limit)
 		if s.Step != nil {
-			s.Step = rewriteExpr(s.Step)
+			s.Step = rw.rewriteExpr(s.Step)
 		}
-		rewriteStmts(s.Stmts)
+		rw.rewriteStmts(s.Stmts)
 	case *ast.GenericForStmt:
-		rewriteExprs(s.Exprs)
-		rewriteStmts(s.Stmts)
+		rw.rewriteExprs(s.Exprs)
+		rw.rewriteStmts(s.Stmts)
 	case *ast.FuncDefStmt:
 		if s.Name != nil {
 			if s.Name.Func != nil {
-				s.Name.Func = rewriteExpr(s.Name.Func)
+				s.Name.Func = rw.rewriteExpr(s.Name.Func)
 			}
 			if s.Name.Receiver != nil {
-				s.Name.Receiver = rewriteExpr(s.Name.Receiver)
+				s.Name.Receiver = rw.rewriteExpr(s.Name.Receiver)
 			}
 		}
-		rewriteStmts(s.Func.Stmts)
+		rw.rewriteStmts(s.Func.Stmts)
 	case *ast.ReturnStmt:
-		rewriteExprs(s.Exprs)
+		rw.rewriteExprs(s.Exprs)
+	case *ast.GotoStmt, *ast.LabelStmt:
+		if rw.bad == nil || s.Line() < rw.bad.Line() {
+			rw.bad = s
+		}
 	}
 }
 
-func rewriteExprs(es []ast.Expr) {
+func (rw *rewriter) rewriteExprs(es []ast.Expr) {
 	for i, e := range es {
-		es[i] = rewriteExpr(e)
+		es[i] = rw.rewriteExpr(e)
 	}
 }
 
-func rewriteExpr(e ast.Expr) ast.Expr {
+func (rw *rewriter) rewriteExpr(e ast.Expr) ast.Expr {
 	switch x := e.(type) {
 	case *ast.StringConcatOpExpr:
 		var parts []ast.Expr
 		flattenConcat(x, &parts)
-		rewriteExprs(parts)
+		rw.rewriteExprs(parts)
 		fn := &ast.IdentExpr{Value: concatName}
 		fn.SetLine(x.Line())
 		fn.SetLastLine(x.LastLine())
@@ -119,40 +172,40 @@ func rewriteExpr(e ast.Expr) ast.Expr {
 		call.SetLastLine(x.LastLine())
 		return call
 	case *ast.AttrGetExpr:
-		x.Object = rewriteExpr(x.Object)
-		x.Key = rewriteExpr(x.Key)
+		x.Object = rw.rewriteExpr(x.Object)
+		x.Key = rw.rewriteExpr(x.Key)
 	case *ast.TableExpr:
 		for _, f := range x.Fields {
 			if f.Key != nil {
-				f.Key = rewriteExpr(f.Key)
+				f.Key = rw.rewriteExpr(f.Key)
 			}
-			f.Value = rewriteExpr(f.Value)
+			f.Value = rw.rewriteExpr(f.Value)
 		}
 	case *ast.FuncCallExpr:
 		if x.Func != nil {
-			x.Func = rewriteExpr(x.Func)
+			x.Func = rw.rewriteExpr(x.Func)
 		}
 		if x.Receiver != nil {
-			x.Receiver = rewriteExpr(x.Receiver)
+			x.Receiver = rw.rewriteExpr(x.Receiver)
 		}
-		rewriteExprs(x.Args)
+		rw.rewriteExprs(x.Args)
 	case *ast.LogicalOpExpr:
-		x.Lhs = rewriteExpr(x.Lhs)
-		x.Rhs = rewriteExpr(x.Rhs)
+		x.Lhs = rw.rewriteExpr(x.Lhs)
+		x.Rhs = rw.rewriteExpr(x.Rhs)
 	case *ast.RelationalOpExpr:
-		x.Lhs = rewriteExpr(x.Lhs)
-		x.Rhs = rewriteExpr(x.Rhs)
+		x.Lhs = rw.rewriteExpr(x.Lhs)
+		x.Rhs = rw.rewriteExpr(x.Rhs)
 	case *ast.ArithmeticOpExpr:
-		x.Lhs = rewriteExpr(x.Lhs)
-		x.Rhs = rewriteExpr(x.Rhs)
+		x.Lhs = rw.rewriteExpr(x.Lhs)
+		x.Rhs = rw.rewriteExpr(x.Rhs)
 	case *ast.UnaryMinusOpExpr:
-		x.Expr = rewriteExpr(x.Expr)
+		x.Expr = rw.rewriteExpr(x.Expr)
 	case *ast.UnaryNotOpExpr:
-		x.Expr = rewriteExpr(x.Expr)
+		x.Expr = rw.rewriteExpr(x.Expr)
 	case *ast.UnaryLenOpExpr:
-		x.Expr = rewriteExpr(x.Expr)
+		x.Expr = rw.rewriteExpr(x.Expr)
 	case *ast.FunctionExpr:
-		rewriteStmts(x.Stmts)
+		rw.rewriteStmts(x.Stmts)
 	}
 	return e
 }

@@ -283,7 +283,13 @@ func (v *vm) luaLoad(L *lua.LState) int {
 func (v *vm) loadChunk(L *lua.LState, src, name string) int {
 	chunk, err := parse.Parse(strings.NewReader(src), name)
 	if err == nil {
-		rewriteStmts(chunk)
+		var rw rewriter
+		rw.rewriteStmts(chunk)
+		if rw.bad != nil {
+			L.Push(lua.LNil)
+			L.Push(lua.LString(rw.badText(chunkID(name))))
+			return 2
+		}
 		var proto *lua.FunctionProto
 		proto, err = lua.Compile(chunk, name)
 		if err == nil {
