@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rlserver/rlserver/engine"
 	"github.com/rlserver/rlserver/script"
 	"github.com/tidwall/redcon"
 )
@@ -17,11 +18,11 @@ import (
 // table (movableKeys), so the dispatcher (or EXEC, for a script inside a
 // transaction) acquires their shards as the client's lock set before the
 // script starts, and every redis.call runs under that set. A key the
-// script did not declare is handled as lock.go says for any command: its
-// shard is locked for that one command when that cannot deadlock (its
-// index is above every held one, or it is free at once), else the call
-// fails with an error the script sees; it never runs unlocked. Declare
-// every key, as Redis Cluster requires.
+// script did not declare joins the set for the rest of the script when
+// that cannot deadlock (see holdKeys), else the call fails with an error
+// the script sees; it never runs unlocked. A script that declared no keys
+// takes every shard at its first command touching a key. Declare every
+// key, as Redis Cluster requires.
 //
 // Busy scripts: the set's shards are marked as the script's (lockWait).
 // Other clients needing them wait, as they would behind any command, until
@@ -130,14 +131,8 @@ func evalCommand(bySHA, readOnly bool) handler {
 			run = s.newScriptRun(c)
 			defer run.finish()
 		}
-		s.runMu.Lock()
-		s.runs[run] = struct{}{}
-		s.runMu.Unlock()
-		defer func() {
-			s.runMu.Lock()
-			delete(s.runs, run)
-			s.runMu.Unlock()
-		}()
+		c.running.Store(run)
+		defer c.running.Store(nil)
 		wasExec := c.inExec
 		c.inExec = c.locks.active()
 		defer func() { c.inExec = wasExec }()
@@ -198,6 +193,11 @@ func (h *scriptHost) Call(args [][]byte, resp int, out []byte) []byte {
 			return appendError(out, errKeyTooLarge)
 		}
 	}
+	if first > 0 {
+		if msg := h.holdKeys(args, first, last, step); msg != "" {
+			return appendError(out, msg)
+		}
+	}
 	if cmd.flags&flagWrite != 0 {
 		h.run.wrote.Store(true)
 	}
@@ -209,9 +209,57 @@ func (h *scriptHost) Call(args [][]byte, resp int, out []byte) []byte {
 	saved, savedResp := c.out, c.resp
 	c.out, c.resp = out, resp
 	s.call(c, cmd, args, now)
+	// args die with this call: their memory may hold another key next.
+	c.locks.lastKey = nil
 	out = c.out
 	c.out, c.resp = saved, savedResp
 	return out
+}
+
+// holdKeys makes the script's lock set cover the shards of the keys a
+// command is about to touch and keeps them until the script ends, so that
+// a script is atomic as in Redis also on keys it did not declare:
+//
+//   - A script that declared no keys holds nothing. At its first command
+//     that touches a key it takes every shard (ascending order; it holds
+//     nothing, so waiting cannot deadlock): such a script may touch any key,
+//     and only the whole keyspace makes it atomic, as Redis runs every
+//     script. A script that only computes, or calls TIME, takes nothing.
+//   - A script holding its declared keys' shards adds the shard of an
+//     undeclared key: waiting for it when its index is above every shard
+//     held (ascending order still), else only if it is free at once;
+//     otherwise the command is refused with errLockRefused before it runs.
+//
+// It returns the error to answer, or "".
+func (h *scriptHost) holdKeys(args [][]byte, first, last, step int) string {
+	s, c := h.s, h.c
+	ls := &c.locks
+	if ls.all {
+		return ""
+	}
+	if !ls.active() {
+		if !s.acquireAll(c, h.run) {
+			return errBusy
+		}
+		// Nested commands must not evict: eviction locks shards.
+		c.inExec = true
+		return ""
+	}
+	for i := first; i <= last; i += step {
+		hash := engine.Hash(args[i])
+		if i == first {
+			// The handler's lockKey reuses it (Call forgets it after).
+			ls.lastKey, ls.lastHash = args[i], hash
+		}
+		idx := s.store.ShardIndex(hash)
+		if ls.holds(idx) {
+			continue
+		}
+		if msg := s.extend(c, idx, h.run); msg != "" {
+			return msg
+		}
+	}
+	return ""
 }
 
 // Redis 7.0.15's words for an ACL denial inside a script.
@@ -344,11 +392,12 @@ func cmdScript(s *Server, c *Client, args [][]byte, now int64) {
 // killScripts is SCRIPT KILL: it stops every script of another client
 // that has not written; if every running script has written, UNKILLABLE.
 func (s *Server) killScripts(c *Client, out []byte) []byte {
-	s.runMu.Lock()
-	defer s.runMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	running, killed := 0, 0
-	for r := range s.runs {
-		if r.c == c {
+	for _, other := range s.clients {
+		r := other.running.Load()
+		if r == nil || other == c {
 			continue
 		}
 		running++

@@ -58,6 +58,9 @@ type Client struct {
 	// acquisition to release; script is the host its scripts call back.
 	scriptRun *scriptRun
 	script    scriptHost
+	// running is the script the client runs now, if any, for SCRIPT KILL
+	// (which other clients' goroutines read).
+	running atomic.Pointer[scriptRun]
 	// inval are invalidations owed once the shard locks are released.
 	inval pendingInval
 

@@ -25,6 +25,10 @@ import (
 //   - A script runtime does the same with the keys a script declares:
 //     acquire their shards with acquire, run each command through call,
 //     release. Commands inside see the active set.
+//   - A script's command touching a key outside the set adds that key's
+//     shard to the set for the rest of the script, under the same rule as
+//     below (cmd_script.go's holdKeys); a script that declared no keys
+//     takes every shard at its first command that touches a key.
 //   - Handlers reach shards only through lockKey/unlock, withShard and
 //     eachShard. A shard in the active set is used as is. A shard outside
 //     it (a key the command table or the script did not declare) is locked
@@ -132,6 +136,35 @@ func (s *Server) acquire(c *Client, idx []int, run *scriptRun) bool {
 	return true
 }
 
+// extend adds shard i to c's active set until it is released: waiting for
+// it when i is above every shard c holds (the ascending order that keeps
+// sets deadlock-free), else only when it is free at once. run is the
+// script the set is for (the shard is marked as its). It returns the
+// error to answer when it may not wait (errLockRefused) or a busy script
+// holds the shard (errBusy), or "".
+func (s *Server) extend(c *Client, i int, run *scriptRun) string {
+	ls := &c.locks
+	if i > ls.top(s.store.NumShards()) {
+		if !s.lockWait(c, i, run) {
+			return errBusy
+		}
+	} else {
+		hold := &s.scriptHold[i]
+		if run != nil && !hold.CompareAndSwap(nil, run) {
+			return errLockRefused
+		}
+		if !s.store.Shard(i).TryLock() {
+			if run != nil {
+				hold.CompareAndSwap(run, nil)
+			}
+			return errLockRefused
+		}
+	}
+	pos, _ := slices.BinarySearch(ls.idx, i)
+	ls.idx = slices.Insert(ls.idx, pos, i)
+	return ""
+}
+
 // acquireAll locks every shard as c's set; see acquire.
 func (s *Server) acquireAll(c *Client, run *scriptRun) bool {
 	for i := 0; i < s.store.NumShards(); i++ {
@@ -188,7 +221,8 @@ func (s *Server) acquireKeys(c *Client, cmd *command, args [][]byte, run *script
 		c.locks.idx = append(c.locks.small[:0], i)
 		return true
 	}
-	idx := make([]int, 0, (last-first)/step+1)
+	var buf [8]int
+	idx := buf[:0]
 	for i := first; i <= last; i += step {
 		idx = append(idx, s.store.ShardIndex(engine.Hash(args[i])))
 	}

@@ -64,10 +64,8 @@ type Server struct {
 	// other clients can wait for it or answer BUSY instead of blocking
 	// behind it (see lockWait).
 	scriptHold []atomic.Pointer[scriptRun]
-	runMu      sync.Mutex
-	runs       map[*scriptRun]struct{} // running scripts, for SCRIPT KILL; guarded by runMu
-	saver      *persistence.Saver      // nil without a data dir
-	cl         *cluster                // nil in single-node mode
+	saver      *persistence.Saver // nil without a data dir
+	cl         *cluster           // nil in single-node mode
 	saveOnExit atomic.Bool
 	forceExit  atomic.Bool  // SHUTDOWN FORCE: exit even if the final snapshot fails
 	evictNext  atomic.Int64 // round-robin shard cursor for eviction
@@ -106,7 +104,6 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.tracking = newTracker(cfg.MaxTrackedKeys)
 	s.warn = ratelog.New(log, time.Minute)
 	s.scripts = script.New(script.Config{MemoryLimit: cfg.LuaMemoryLimit, Log: s.scriptLog})
-	s.runs = make(map[*scriptRun]struct{})
 	s.slowlog.setThreshold(cfg.SlowlogSlowerThan)
 	s.slowlog.maxLen.Store(int64(cfg.SlowlogMaxLen))
 	s.latency.setThreshold(cfg.LatencyMonitorThreshold)

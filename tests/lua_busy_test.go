@@ -2,11 +2,13 @@ package tests
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rlserver/rlserver/engine"
 )
 
 // TestScriptBusyAndKill: a script that loops makes clients that need its
@@ -146,19 +148,88 @@ func TestScriptMemoryLimit(t *testing.T) {
 	}
 }
 
-// TestScriptUndeclaredKeys: a key the script does not declare is locked for
-// the one command when that cannot deadlock, else the call fails with an
-// error the script sees; it is never accessed unlocked.
+// TestScriptUndeclaredKeys: a key the script does not declare joins its
+// lock set for the rest of the script (when that cannot deadlock, else the
+// call fails with an error the script sees; it is never accessed
+// unlocked), and a script that declared no keys takes every shard at its
+// first command touching a key: scripts are atomic, as in Redis. Shown by
+// the keys another client finds BUSY while the script loops.
 func TestScriptUndeclaredKeys(t *testing.T) {
 	t.Parallel()
 	srv := startServer(t, "--shards", "1")
 	rc := newRaw(dial(t, srv.Addr))
-	// One shard: every key shares the declared key's shard.
+	// Declared "declared": the undeclared key shares its (only) shard.
 	if r, _ := rc.do("EVAL", "redis.call('set', 'undeclared', 'v') return redis.call('get', 'undeclared')", "1", "declared"); r != bulk("v") {
 		t.Fatalf("undeclared key in a held shard: %#v", r)
 	}
-	// No declared keys: each command locks its own.
 	if r, _ := rc.do("EVAL", "return redis.call('incr', 'u2')", "0"); r != int64(1) {
 		t.Fatalf("no declared keys: %#v", r)
+	}
+
+	// 256 shards: pick undeclared keys above and below the declared one's
+	// shard, and a key in neither.
+	shard := func(k string) uint64 { return engine.Hash([]byte(k)) & 255 }
+	var above, below, elsewhere string
+	for i := 0; above == "" || below == "" || elsewhere == ""; i++ {
+		k := "u" + strconv.Itoa(i)
+		switch d := shard("d"); {
+		case shard(k) > d && above == "":
+			above = k
+		case shard(k) < d && below == "":
+			below = k
+		case shard(k) != d && elsewhere == "" && above != "" && below != "" && shard(k) != shard(above) && shard(k) != shard(below):
+			elsewhere = k
+		}
+	}
+	srv = startServer(t, "--busy-reply-threshold", "100ms")
+	for _, c := range []struct {
+		name           string
+		numkeys, probe string
+		free           string // a key other clients still reach, or ""
+	}{
+		{"undeclared-above", "1", above, elsewhere},
+		{"undeclared-below", "1", below, elsewhere},
+		{"no-declared-keys", "0", elsewhere, ""},
+	} {
+		looper := newRaw(dial(t, srv.Addr))
+		other := newRaw(dial(t, srv.Addr))
+		args := []string{"EVAL", "redis.call('get', ARGV[1]) while true do end", c.numkeys}
+		if c.numkeys == "1" {
+			args = append(args, "d")
+		}
+		if _, err := looper.c.Write(encode(append(args, c.probe)...)); err != nil {
+			t.Fatal(err)
+		}
+		probe := elsewhere // what the keyless script's global hold blocks
+		if c.numkeys == "1" {
+			probe = c.probe
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		var r any
+		for {
+			var err error
+			if r, err = other.do("GET", probe); err != nil {
+				t.Fatal(err)
+			}
+			if e, ok := r.(respError); ok && strings.HasPrefix(string(e), "BUSY") || time.Now().After(deadline) {
+				break
+			}
+		}
+		if e, ok := r.(respError); !ok || !strings.HasPrefix(string(e), "BUSY") {
+			t.Fatalf("%s: GET %s while the script loops: %#v", c.name, probe, r)
+		}
+		if c.free != "" {
+			if r, _ := other.do("SET", c.free, "1"); r != status("OK") {
+				t.Fatalf("%s: a key the script does not hold: %#v", c.name, r)
+			}
+		}
+		if r, _ := other.do("SCRIPT", "KILL"); r != status("OK") {
+			t.Fatalf("%s: SCRIPT KILL: %#v", c.name, r)
+		}
+		looper.c.SetDeadline(time.Now().Add(10 * time.Second))
+		got, err := readReply(looper.r)
+		if e, ok := got.(respError); err != nil || !ok || !strings.HasPrefix(string(e), "ERR Script killed by user") {
+			t.Fatalf("%s: killed script's reply: %#v %v", c.name, got, err)
+		}
 	}
 }
