@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -77,15 +78,18 @@ func (cc *ClusterConfig) validate() error {
 // atomic pointer); everything the loop goroutine changes is published
 // through it.
 type cluster struct {
-	cfg    ClusterConfig
-	id     string
-	token  string
-	self   shard.Member
-	router shard.Router
-	gossip *shard.Gossip
-	auth   *shard.Authority // owned by loop
-	done   chan struct{}
-	wg     sync.WaitGroup
+	cfg   ClusterConfig
+	id    string
+	token string
+	// peerTLS secures the connections to other nodes when the node serves
+	// TLS (tlsconf.Manager.ClientConfig); nil means plaintext.
+	peerTLS *tls.Config
+	self    shard.Member
+	router  shard.Router
+	gossip  *shard.Gossip
+	auth    *shard.Authority // owned by loop
+	done    chan struct{}
+	wg      sync.WaitGroup
 
 	peersMu sync.Mutex
 	peers   map[string]*peer.Client // by RESP address
@@ -153,12 +157,22 @@ func (s *Server) startCluster() error {
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		return errors.New("bind is a wildcard address: set --advertise-addr to the address other nodes and clients reach this node at")
 	}
-	port := s.ln.Addr().(*net.TCPAddr).Port
+	// With TLS the node is reached on its TLS port, by clients (CLUSTER
+	// SLOTS) and other nodes alike, as Redis announces tls-port with
+	// tls-cluster: forwarding never crosses the network in plaintext.
+	port := s.Addr().(*net.TCPAddr).Port
+	var peerTLS *tls.Config
+	if s.tls != nil {
+		port = s.TLSAddr().(*net.TCPAddr).Port
+		if peerTLS, err = s.tls.ClientConfig(); err != nil {
+			return fmt.Errorf("cluster over TLS: %w", err)
+		}
+	}
 	name := cc.NodeName
 	if name == "" {
 		name = id[:8]
 	}
-	cl := &cluster{cfg: *cc, id: id, token: peer.Token(cc.Key), done: make(chan struct{}), peers: map[string]*peer.Client{}, ctrl: map[string]*peer.Client{},
+	cl := &cluster{cfg: *cc, id: id, token: peer.Token(cc.Key), peerTLS: peerTLS, done: make(chan struct{}), peers: map[string]*peer.Client{}, ctrl: map[string]*peer.Client{},
 		leaveReq: make(chan struct{}), leaveDone: make(chan struct{})}
 	if cl.cfg.ForwardTimeout == 0 {
 		cl.cfg.ForwardTimeout = peer.DefaultTimeout
@@ -344,7 +358,7 @@ func (cl *cluster) peerFor(addr string) *peer.Client {
 	defer cl.peersMu.Unlock()
 	p := cl.peers[addr]
 	if p == nil {
-		p = peer.NewClient(peer.Config{Addr: addr, Token: cl.token, Timeout: cl.cfg.ForwardTimeout})
+		p = peer.NewClient(peer.Config{Addr: addr, Token: cl.token, Timeout: cl.cfg.ForwardTimeout, TLS: cl.peerTLS})
 		cl.peers[addr] = p
 	}
 	return p
@@ -359,7 +373,7 @@ func (cl *cluster) ctrlFor(addr string) *peer.Client {
 	defer cl.peersMu.Unlock()
 	p := cl.ctrl[addr]
 	if p == nil {
-		p = peer.NewClient(peer.Config{Addr: addr, Token: cl.token, Timeout: handoffTimeout})
+		p = peer.NewClient(peer.Config{Addr: addr, Token: cl.token, Timeout: handoffTimeout, TLS: cl.peerTLS})
 		cl.ctrl[addr] = p
 	}
 	return p

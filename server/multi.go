@@ -84,8 +84,10 @@ func cmdExec(s *Server, c *Client, args [][]byte, now int64) {
 	for _, q := range queued {
 		cmd := s.lookup(q[0])
 		// Permissions are checked again: ACL SETUSER may have changed
-		// them since the command was queued (Redis does the same).
-		if msg, at := aclDenied(u, cmd, q); msg != "" {
+		// them since the command was queued (Redis does the same). A
+		// peer's forwarded transaction was checked against the client's
+		// user by the node the client is connected to.
+		if msg, at := aclDenied(u, cmd, q); msg != "" && !c.peer {
 			reason := "no permission to execute the command or subcommand"
 			if at > 0 {
 				reason = "no permission to touch the specified keys"

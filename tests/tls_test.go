@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -233,5 +234,103 @@ func TestTLSAuthClientsModes(t *testing.T) {
 				t.Errorf("tls-auth-clients %s, cert %v: %q %v", tc.mode, c.cert != nil, line, err)
 			}
 		}
+	}
+}
+
+// TestClusterOverTLS: two TLS-only nodes (no plaintext port at all) with a
+// restricted default user: a client of one node reaches keys the other
+// owns, plainly and in MULTI/EXEC, so forwarding and the peer
+// authentication run over TLS with node certificates; the node's ACL
+// still decides before anything is forwarded.
+func TestClusterOverTLS(t *testing.T) {
+	t.Parallel()
+	f := newTLSFixture(t)
+	users := []string{"--user", "default off", "--user", "svc on >pw ~* +@all", "--user", "narrow on >pw ~rl:* +@limiter"}
+	start := func(join string) (*proc, string) {
+		args := append([]string{"--cluster-port", "0", "--cluster-key", testClusterKey, "--gossip-profile", "fast"}, f.flags(freePort(t))...)
+		if join != "" {
+			args = append(args, "--join", join)
+		}
+		p := startServer(t, append(args, users...)...)
+		g := gossipRE.FindStringSubmatch(p.logs.String())
+		if g == nil || p.Addr != tlsAddrRE.FindStringSubmatch(p.logs.String())[1] {
+			t.Fatalf("not a TLS-only cluster node:\n%s", p.logs.String())
+		}
+		return p, "127.0.0.1:" + g[1]
+	}
+	a, gossip := start("")
+	b, _ := start(gossip)
+	ctx := context.Background()
+	client := func(addr, user string) *redis.Client {
+		c := redis.NewClient(&redis.Options{Addr: addr, Username: user, Password: "pw", TLSConfig: f.config(&f.client)})
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	ca, cb := client(a.Addr, "svc"), client(b.Addr, "svc")
+	info := func(c *redis.Client) map[string]string {
+		s, err := c.Info(ctx, "cluster").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, l := range strings.Split(s, "\r\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		ia, ib := info(ca), info(cb)
+		if ia["cluster_members"] == "2" && ib["cluster_members"] == "2" && ia["cluster_settled"] == "1" && ib["cluster_settled"] == "1" &&
+			atoi(ia["cluster_slots_served"])+atoi(ib["cluster_slots_served"]) == 16384 && atoi(ia["cluster_slots_served"]) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster did not settle: %v / %v", ia, ib)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the cluster's state
+	}
+	// Every key through node A: about half are B's, forwarded over TLS.
+	for i := range 40 {
+		k := "rl:tls:" + strconv.Itoa(i)
+		got, err := ca.Do(ctx, "CL.THROTTLE", k, 1, 1, 60).Int64Slice()
+		if err != nil || !slices.Equal(got, []int64{0, 2, 1, -1, 60}) {
+			t.Fatalf("%s through A: %v %v", k, got, err)
+		}
+		if got, err := cb.Do(ctx, "CL.THROTTLE", k, 1, 1, 60).Int64Slice(); err != nil || got[2] != 0 {
+			t.Fatalf("%s through B sees %v %v: the two nodes do not share its state", k, got, err)
+		}
+	}
+	if atoi(info(ca)["cluster_forwarded"]) == 0 {
+		t.Fatal("nothing was forwarded")
+	}
+	// A transaction on one of B's keys, sent to A: forwarded whole.
+	var bKey string
+	for i := 0; bKey == ""; i++ {
+		k := "{tx" + strconv.Itoa(i) + "}"
+		before := atoi(info(ca)["cluster_forwarded"])
+		ca.Get(ctx, k)
+		if atoi(info(ca)["cluster_forwarded"]) > before {
+			bKey = k
+		}
+	}
+	tx := ca.TxPipeline()
+	first := tx.Do(ctx, "CL.THROTTLE", bKey, 0, 1, 60)
+	second := tx.Do(ctx, "CL.THROTTLE", bKey, 0, 1, 60)
+	if _, err := tx.Exec(ctx); err != nil {
+		t.Fatalf("forwarded MULTI/EXEC: %v", err)
+	}
+	if v1, _ := first.Int64Slice(); len(v1) != 5 || v1[0] != 0 {
+		t.Fatalf("forwarded EXEC, first: %v", v1)
+	}
+	if v2, _ := second.Int64Slice(); len(v2) != 5 || v2[0] != 1 {
+		t.Fatalf("forwarded EXEC, second: %v", v2)
+	}
+	// The receiving node's ACL decides: a narrow user cannot reach other
+	// keys on either node.
+	narrow := client(a.Addr, "narrow")
+	if err := narrow.Do(ctx, "CL.THROTTLE", bKey, 0, 1, 60).Err(); err == nil || !strings.HasPrefix(err.Error(), "NOPERM") {
+		t.Fatalf("narrow user on another key: %v", err)
 	}
 }
