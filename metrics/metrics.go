@@ -21,8 +21,14 @@ var (
 	// MemberStates are the values of rate_limiter_cluster_members{state}.
 	MemberStates = []string{"alive", "suspect", "dead", "left"}
 	// ForwardErrorReasons are the values of
-	// rate_limiter_cluster_forward_errors_total{reason}.
-	ForwardErrorReasons = []string{"timeout", "connection", "protocol", "other"}
+	// rate_limiter_cluster_forward_errors_total{reason}: no reply within
+	// the forwarding timeout; the owner's port refused the connection
+	// (process gone); the connection broke (reset, closed, broken pipe);
+	// the owner answered something that is not RESP; the command was
+	// redirected between nodes more than peer.MaxHops times (tables
+	// disagreeing for too long); the owner refused this node's peer token
+	// (another cluster key); anything else.
+	ForwardErrorReasons = []string{"timeout", "refused", "reset", "protocol", "redirect_loop", "auth", "other"}
 	// OwnerPolicies are the values of
 	// rate_limiter_cluster_unreachable_owner_decisions_total{policy}.
 	OwnerPolicies = []string{"local", "allow", "deny"}
@@ -80,7 +86,7 @@ var (
 	dClSlots     = desc("cluster_slots_owned", "Hash slots (of 16384) this node owns.")
 	dClFwd       = desc("cluster_forwarded_total", "Commands forwarded to the key's owner on another node.")
 	dClFwdErr    = desc("cluster_forward_errors_total", "Forwarded commands that failed, by reason.", "reason")
-	dClFwdDur    = desc("cluster_forward_duration_seconds", "Round trip of a forwarded command to its owner.")
+	dClFwdDur    = desc("cluster_forward_duration_seconds", "Round trip of a forwarded command to its owner, from the batch's flush to the reply (answered commands only).")
 	dClRedirects = desc("cluster_redirects_total", "MOVED redirections answered (--cluster-redirect).")
 	dClHandSent  = desc("cluster_handoff_keys_sent_total", "Keys whose state was handed to a new owner.")
 	dClHandRecv  = desc("cluster_handoff_keys_received_total", "Keys whose state was received from their previous owner.")
@@ -326,8 +332,18 @@ func collectCluster(ch chan<- prometheus.Metric, cl *ClusterStats) {
 	}
 	gauge(ch, dClSlots, float64(st.SlotsOwned))
 	counter(ch, dClFwd, st.Forwarded)
+	var unknown uint64 // reasons outside the fixed set count as other
+	for r, n := range st.ForwardErrors {
+		if !slices.Contains(ForwardErrorReasons, r) {
+			unknown += n
+		}
+	}
 	for _, r := range ForwardErrorReasons {
-		counter(ch, dClFwdErr, st.ForwardErrors[r], r)
+		n := st.ForwardErrors[r]
+		if r == "other" {
+			n += unknown
+		}
+		counter(ch, dClFwdErr, n, r)
 	}
 	fd := st.ForwardDuration
 	if fd == nil {

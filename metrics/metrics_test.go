@@ -163,3 +163,49 @@ func TestObserveHTTP(t *testing.T) {
 		}
 	}
 }
+
+type clusterFunc func() ClusterStats
+
+func (f clusterFunc) ClusterStats() ClusterStats { return f() }
+
+// The cluster source's states, error reasons and forwarding latency reach
+// the exposition; a reason outside the fixed set is counted as other.
+func TestClusterSource(t *testing.T) {
+	r := New()
+	var h Histogram
+	h.Observe(40_000)
+	h.Observe(300_000)
+	var fd HistogramSnapshot
+	h.AddTo(&fd)
+	r.SetCluster(clusterFunc(func() ClusterStats {
+		return ClusterStats{
+			Members:         map[string]int{"alive": 2, "dead": 1, "left": 1},
+			Forwarded:       10,
+			ForwardErrors:   map[string]uint64{"timeout": 2, "refused": 1, "redirect_loop": 3, "other": 1, "made-up": 4},
+			ForwardDuration: &fd,
+		}
+	}))
+	out := scrape(t, r)
+	for _, want := range []string{
+		`rate_limiter_cluster_enabled 1`,
+		`rate_limiter_cluster_members{state="alive"} 2`,
+		`rate_limiter_cluster_members{state="suspect"} 0`,
+		`rate_limiter_cluster_members{state="dead"} 1`,
+		`rate_limiter_cluster_members{state="left"} 1`,
+		`rate_limiter_cluster_forward_errors_total{reason="timeout"} 2`,
+		`rate_limiter_cluster_forward_errors_total{reason="refused"} 1`,
+		`rate_limiter_cluster_forward_errors_total{reason="reset"} 0`,
+		`rate_limiter_cluster_forward_errors_total{reason="redirect_loop"} 3`,
+		`rate_limiter_cluster_forward_errors_total{reason="other"} 5`,
+		`rate_limiter_cluster_forward_duration_seconds_bucket{le="5e-05"} 1`,
+		`rate_limiter_cluster_forward_duration_seconds_bucket{le="0.0005"} 2`,
+		`rate_limiter_cluster_forward_duration_seconds_count 2`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q", want)
+		}
+	}
+	if strings.Contains(out, "made-up") {
+		t.Error("a reason outside the fixed set became a label value")
+	}
+}

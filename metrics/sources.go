@@ -91,8 +91,9 @@ type ClusterStats struct {
 	Members    map[string]int
 	SlotsOwned int // of 16384
 	// Forwarded counts commands sent to their owner on another node;
-	// ForwardErrors counts those that failed, by reason ("timeout",
-	// "connection", "refused", ...: a fixed set).
+	// ForwardErrors counts those that failed, by reason (one of
+	// ForwardErrorReasons; others are exported as "other").
+	// ForwardDuration is the round trip of those answered.
 	Forwarded       uint64
 	ForwardErrors   map[string]uint64
 	ForwardDuration *HistogramSnapshot // nil: not measured

@@ -45,6 +45,17 @@ type Config struct {
 	// OnPush receives RESP3 push frames (invalidations), on the reader
 	// goroutine; nil drops them. The frame is reused after it returns.
 	OnPush func(frame []byte)
+	// Latency, when set, receives the round trip of every answered
+	// command, in ns: from the Flush that handed it to the writer to the
+	// arrival of its reply (failed commands are not observed; Classify
+	// their errors). It is called on the reader goroutine, which reads the
+	// clock once per group of up to 64 replies; it must not block.
+	Latency Observer
+}
+
+// Observer receives durations in nanoseconds. metrics.Histogram is one.
+type Observer interface {
+	Observe(ns int64)
 }
 
 // DefaultTimeout is the forwarding timeout: long enough for a loaded
@@ -59,7 +70,8 @@ type Stats struct {
 
 type call struct {
 	w        Waiter
-	deadline int64 // monotonic ns
+	deadline int64 // monotonic ns; Flush's clock + Timeout
+	untimed  bool  // not observed by Latency (a transaction's MULTI and queued commands, RL.PEER)
 }
 
 // Client is one pipelined RESP connection to a peer, shared by every
@@ -126,10 +138,10 @@ func (c *Client) ForwardTx(now int64, resp, hops int, cmds [][][]byte, w Waiter)
 	multi, exec := [][]byte{[]byte("MULTI")}, [][]byte{[]byte("EXEC")}
 	c.mu.Lock()
 	c.out = AppendForward(c.out, now, resp, hops, multi)
-	c.queued = append(c.queued, call{w: discard{}})
+	c.queued = append(c.queued, call{w: discard{}, untimed: true})
 	for _, args := range cmds {
 		c.out = AppendForward(c.out, now, resp, hops, args)
-		c.queued = append(c.queued, call{w: discard{}})
+		c.queued = append(c.queued, call{w: discard{}, untimed: true})
 	}
 	c.out = AppendForward(c.out, now, resp, hops, exec)
 	c.queued = append(c.queued, call{w: w})
@@ -298,7 +310,7 @@ func (c *Client) writer() {
 			go c.reader(conn, c.gen)
 			if c.cfg.Token != "" {
 				prefix = AppendCommand(prefix[:0], []byte(AuthCommand), []byte(c.cfg.Token))
-				c.pending = append(c.pending, call{w: authWaiter{}, deadline: c.mono() + int64(c.cfg.Timeout)})
+				c.pending = append(c.pending, call{w: authWaiter{}, deadline: c.mono() + int64(c.cfg.Timeout), untimed: true})
 			}
 		}
 		// Take the flushed prefix; commands appended but not flushed stay.
@@ -447,6 +459,13 @@ func (c *Client) dispatch(buf []byte, gen uint64, batch *[]call) (int, error) {
 		c.mu.Unlock()
 		c.replies.Add(int64(k))
 		c.healthy.Store(true)
+		// One clock reading for the group: each command's round trip is
+		// measured from its Flush (deadline - Timeout) to here.
+		lat := c.cfg.Latency
+		var due int64 // now + Timeout: a command flushed now would be due then
+		if lat != nil {
+			due = c.mono() + int64(c.cfg.Timeout)
+		}
 		for i, end := range ends[:k] {
 			f := buf[pos:end]
 			for f[0] == '>' { // a push delivered above, before this reply
@@ -462,7 +481,11 @@ func (c *Client) dispatch(buf []byte, gen uint64, batch *[]call) (int, error) {
 					return -1, nil
 				}
 			} else {
-				(*batch)[i].w.Reply(f, nil)
+				cl := (*batch)[i]
+				if lat != nil && !cl.untimed {
+					lat.Observe(due - cl.deadline)
+				}
+				cl.w.Reply(f, nil)
 			}
 			pos = end
 		}

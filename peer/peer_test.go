@@ -304,3 +304,189 @@ func TestCloseFailsWaiters(t *testing.T) {
 	}
 	_ = filepath.Join
 }
+
+// latencies records what a client's Latency observer sees.
+type latencies struct {
+	mu sync.Mutex
+	ns []int64
+}
+
+func (l *latencies) Observe(ns int64) {
+	l.mu.Lock()
+	l.ns = append(l.ns, ns)
+	l.mu.Unlock()
+}
+
+func (l *latencies) get() []int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]int64(nil), l.ns...)
+}
+
+// delayedPeer answers every command with +OK, each batch it reads after
+// delay: a peer whose round trip is known.
+func delayedPeer(t *testing.T, delay time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				var buf []byte
+				b := make([]byte, 4096)
+				for {
+					n, err := c.Read(b)
+					if err != nil {
+						return
+					}
+					buf = append(buf, b[:n]...)
+					var out []byte
+					for {
+						m, _ := FrameLen(buf)
+						if m == 0 {
+							break
+						}
+						buf = buf[m:]
+						out = append(out, "+OK\r\n"...)
+					}
+					time.Sleep(delay) // the peer's service time, not synchronisation
+					c.Write(out)
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// Every answered command is timed once, from Flush to reply; the commands
+// of a forwarded transaction count once (its EXEC), and RL.PEER never.
+func TestLatencyObserved(t *testing.T) {
+	const delay = 30 * time.Millisecond
+	lat := &latencies{}
+	c := NewClient(Config{Addr: delayedPeer(t, delay), Token: "tok", Latency: lat, Timeout: 5 * time.Second})
+	defer c.Close()
+	col := newCollector(11)
+	for i := range 10 {
+		c.Forward(1, 2, 1, [][]byte{[]byte("GET"), []byte("k")}, slot{col, i})
+	}
+	c.ForwardTx(1, 2, 1, [][][]byte{{[]byte("INCR"), []byte("a")}, {[]byte("INCR"), []byte("b")}}, slot{col, 10})
+	start := time.Now()
+	c.Flush()
+	col.wait(t)
+	took := time.Since(start)
+	for i, err := range col.errs {
+		if err != nil || col.replies[i] != "+OK\r\n" {
+			t.Fatalf("reply %d: %q %v", i, col.replies[i], err)
+		}
+	}
+	got := lat.get()
+	if len(got) != 11 {
+		t.Fatalf("%d observations, want 11 (10 commands and one transaction)", len(got))
+	}
+	for _, ns := range got {
+		// The first batch waits for the dial and RL.PEER too: at least one
+		// service time, at most the whole wait.
+		if ns < int64(delay) || ns > int64(took) {
+			t.Fatalf("observed %v, want between %v and %v", time.Duration(ns), delay, took)
+		}
+	}
+}
+
+// waitOne is a reusable Waiter for a single outstanding command.
+type waitOne chan error
+
+func (w waitOne) Reply(_ []byte, err error) { w <- err }
+
+// Timing adds no allocation per command.
+func TestLatencyAllocatesNothing(t *testing.T) {
+	addr := startRedis(t)
+	lat := &latencies{ns: make([]int64, 0, 1000)}
+	c := NewClient(Config{Addr: addr, Latency: lat})
+	defer c.Close()
+	w := make(waitOne, 1)
+	ping := []byte("PING")
+	round := func() {
+		c.Do(w, ping)
+		c.Flush()
+		if err := <-w; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 50 { // grow the buffers
+		round()
+	}
+	lat.ns = lat.ns[:0]
+	if a := testing.AllocsPerRun(200, round); a != 0 {
+		t.Fatalf("a timed round trip allocates %v times", a)
+	}
+	if n := len(lat.get()); n != 201 {
+		t.Fatalf("%d observations, want 201", n)
+	}
+}
+
+// Each way a forwarded command can fail is told apart.
+func TestClassify(t *testing.T) {
+	fail := func(cfg Config) error {
+		t.Helper()
+		c := NewClient(cfg)
+		defer c.Close()
+		col := newCollector(1)
+		c.Do(slot{col, 0}, []byte("PING"))
+		c.Flush()
+		col.wait(t)
+		return col.errs[0]
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	refused := ln.Addr().String()
+	ln.Close()
+	// A peer that closes every connection once it has read a command.
+	closer, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer closer.Close()
+	go func() {
+		for {
+			c, err := closer.Accept()
+			if err != nil {
+				return
+			}
+			go func() { c.Read(make([]byte, 64)); c.Close() }()
+		}
+	}()
+	// A peer that answers garbage.
+	garbage, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer garbage.Close()
+	go func() {
+		for {
+			c, err := garbage.Accept()
+			if err != nil {
+				return
+			}
+			go func() { c.Read(make([]byte, 64)); c.Write([]byte("?what\r\n")) }()
+		}
+	}()
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want Failure
+	}{
+		{"refused", Config{Addr: refused}, FailRefused},
+		{"timeout", Config{Addr: silentPeer(t), Timeout: 50 * time.Millisecond}, FailTimeout},
+		{"reset", Config{Addr: closer.Addr().String()}, FailReset},
+		{"protocol", Config{Addr: garbage.Addr().String()}, FailProtocol},
+		{"auth", Config{Addr: startRedis(t), Token: "secret"}, FailAuth},
+	} {
+		if err := fail(tc.cfg); Classify(err) != tc.want {
+			t.Errorf("%s: %v classified %d, want %d", tc.name, err, Classify(err), tc.want)
+		}
+	}
+	if Classify(ErrClosed) != FailOther || Classify(errors.New("x")) != FailOther {
+		t.Error("other errors")
+	}
+}

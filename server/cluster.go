@@ -119,6 +119,7 @@ type cluster struct {
 	store *engine.Store
 
 	st      clusterStats
+	obs     clusterObs   // forwarding latency and errors by reason (cluster_obs.go)
 	claimed atomic.Int64 // slots taken without a handoff (auth.Claimed, published)
 	// lastErrAt is the Unix second of the last logged forwarding failure:
 	// one log line per second at most.
@@ -358,7 +359,7 @@ func (cl *cluster) peerFor(addr string) *peer.Client {
 	defer cl.peersMu.Unlock()
 	p := cl.peers[addr]
 	if p == nil {
-		p = peer.NewClient(peer.Config{Addr: addr, Token: cl.token, Timeout: cl.cfg.ForwardTimeout, TLS: cl.peerTLS})
+		p = peer.NewClient(peer.Config{Addr: addr, Token: cl.token, Timeout: cl.cfg.ForwardTimeout, TLS: cl.peerTLS, Latency: cl.obs.latency()})
 		cl.peers[addr] = p
 	}
 	return p
@@ -617,6 +618,7 @@ func (f *fwdReply) Reply(frame []byte, err error) {
 				return
 			}
 			f.s.cl.st.tryAgain.Add(1)
+			f.s.cl.obs.redirectLoop()
 			frame = appendError(nil, errTryAgain)
 		}
 	}
@@ -624,6 +626,7 @@ func (f *fwdReply) Reply(frame []byte, err error) {
 		return
 	}
 	if err != nil {
+		f.s.cl.obs.failed(err)
 		if f.s.cl.st.forwardErrors.Add(1) == 1 || f.s.cl.lastErrAt.Swap(time.Now().Unix()) != time.Now().Unix() {
 			t := f.s.cl.router.Load()
 			f.s.log.Warn("cluster: forwarded command failed; answering by policy", "slot", f.slot, "to", f.addr, "holder", t.Holder(f.slot), "members", t.Len(), "error", err, "policy", f.s.cl.cfg.Unreachable)

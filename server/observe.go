@@ -113,7 +113,6 @@ func (src clusterSource) ClusterStats() metrics.ClusterStats {
 	t := cl.router.Load()
 	st := &cl.st
 	out := metrics.ClusterStats{
-		Members:             map[string]int{"alive": t.Len()},
 		Forwarded:           uint64(st.forwarded.Load()),
 		Redirects:           uint64(st.redirected.Load()),
 		HandoffKeysSent:     uint64(st.handoffKeys.Load()),
@@ -125,14 +124,7 @@ func (src clusterSource) ClusterStats() metrics.ClusterStats {
 		},
 		Self: cl.id,
 	}
-	var timeouts int64
-	cl.peersMu.Lock()
-	for _, p := range cl.peers {
-		timeouts += p.Stats().Timeouts
-	}
-	cl.peersMu.Unlock()
-	other := max(st.forwardErrors.Load()-timeouts, 0)
-	out.ForwardErrors = map[string]uint64{"timeout": uint64(timeouts), "other": uint64(other)}
+	cl.obs.fill(&out)
 	// The slot map: which member holds each slot, as ranges.
 	slots := make([]int, len(t.Members()))
 	var ranges []metrics.SlotRange
@@ -153,9 +145,7 @@ func (src clusterSource) ClusterStats() metrics.ClusterStats {
 		}
 	}
 	out.Slots = ranges
-	for i, m := range t.Members() {
-		out.Nodes = append(out.Nodes, metrics.ClusterNode{ID: m.ID, Name: m.Name, Addr: m.Addr, State: "alive", Slots: slots[i]})
-	}
+	memberStates(&out, cl.gossip, t, slots)
 	return out
 }
 

@@ -114,6 +114,7 @@ type Gossip struct {
 	// own lock).
 	nodesMu sync.Mutex
 	nodes   map[string]Member
+	states  map[string]*memberState // every known member's state (States)
 }
 
 // NewGossip starts gossip on cfg's address. The node is alone until Join.
@@ -121,7 +122,7 @@ func NewGossip(cfg GossipConfig) (*Gossip, error) {
 	if !ValidID(cfg.Self.ID) || cfg.Self.Addr == "" {
 		return nil, errors.New("shard: gossip needs this node's id and address")
 	}
-	g := &Gossip{changes: make(chan struct{}, 1), nodes: map[string]Member{}}
+	g := &Gossip{changes: make(chan struct{}, 1), nodes: map[string]Member{}, states: map[string]*memberState{}}
 	meta, err := encodeMeta(cfg.Self)
 	if err != nil {
 		return nil, err
@@ -145,8 +146,9 @@ func NewGossip(cfg GossipConfig) (*Gossip, error) {
 	}
 	mc.Delegate = (*gossipDelegate)(g)
 	mc.Events = (*gossipEvents)(g)
+	mc.Ping = (*gossipPing)(g)
 	mc.LogOutput = nil
-	mc.Logger = log.New(&logWriter{log: cfg.Log}, "", 0)
+	mc.Logger = log.New(&logWriter{log: cfg.Log, suspect: func(id string) { g.setSuspect(id, true) }}, "", 0)
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("shard: starting gossip: %w", err)
@@ -195,6 +197,7 @@ func (g *Gossip) track(n *memberlist.Node, alive bool) {
 	} else {
 		delete(g.nodes, n.Name)
 	}
+	g.noteState(n, alive)
 	g.nodesMu.Unlock()
 	g.signal()
 }
@@ -216,8 +219,14 @@ func (g *Gossip) Update(self Member) error {
 	return g.ml.UpdateNode(time.Second)
 }
 
-// Leave implements Membership.
+// Leave implements Membership. It first publishes the Leaving flag
+// (unless Update already did), which tells the others that the node left
+// rather than failed.
 func (g *Gossip) Leave(timeout time.Duration) error {
+	if self, err := decodeMeta(*g.meta.Load()); err == nil && !self.Leaving {
+		self.Leaving = true
+		g.Update(self) // best effort: without it the others count a failure
+	}
 	err := g.ml.Leave(timeout)
 	return errors.Join(err, g.ml.Shutdown())
 }
@@ -304,10 +313,16 @@ func decodeMeta(b []byte) (Member, error) {
 }
 
 // logWriter turns memberlist's "[LEVEL] memberlist: ..." lines into slog
-// records.
-type logWriter struct{ log *slog.Logger }
+// records, and passes on the suspicions they report (see suspectIn).
+type logWriter struct {
+	log     *slog.Logger
+	suspect func(id string)
+}
 
 func (w *logWriter) Write(p []byte) (int, error) {
+	if id, ok := suspectIn(p); ok && w.suspect != nil {
+		w.suspect(id)
+	}
 	if w.log == nil {
 		return len(p), nil
 	}
