@@ -185,7 +185,11 @@ func (v *vm) parseReply(L *lua.LState, p []byte, depth int) (lua.LValue, []byte,
 	switch kind {
 	case '+':
 		t := L.CreateTable(0, 1)
-		t.RawSetString("ok", lua.LString(line))
+		if string(line) == "OK" {
+			t.RawSetString("ok", luaOK)
+		} else {
+			t.RawSetString("ok", lua.LString(line))
+		}
 		return t, rest, false
 	case '-':
 		return errorTable(L, string(line)), rest, true
@@ -275,6 +279,9 @@ func (v *vm) parseReply(L *lua.LState, p []byte, depth int) (lua.LValue, []byte,
 	}
 	return lua.LFalse, nil, false
 }
+
+// luaOK is the Lua string "OK", boxed once: most status replies are OK.
+var luaOK lua.LValue = lua.LString("OK")
 
 func parseDouble(s []byte) float64 {
 	switch string(s) {

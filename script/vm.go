@@ -26,7 +26,8 @@ type vm struct {
 	// readonly maps each read-only proxy to the table it shows.
 	readonly map[*lua.LTable]*lua.LTable
 
-	fns map[*entry]*lua.LFunction // closures of cached scripts
+	fns      map[*entry]*lua.LFunction // closures of cached scripts
+	interned map[string]lua.LValue     // ARGV values seen lately (internArg)
 
 	// Per run.
 	req      *Request
@@ -53,7 +54,8 @@ func newVM(e *Engine) *vm {
 		RegistrySize:    1024,
 		RegistryMaxSize: 1 << 18, // 4 MiB of stack slots
 	})
-	v := &vm{e: e, L: L, fns: make(map[*entry]*lua.LFunction), readonly: make(map[*lua.LTable]*lua.LTable), resp: 2}
+	v := &vm{e: e, L: L, fns: make(map[*entry]*lua.LFunction), interned: make(map[string]lua.LValue),
+		readonly: make(map[*lua.LTable]*lua.LTable), resp: 2}
 	v.ctx = newVMCtx(v)
 	L.SetContext(v.ctx)
 	v.sandbox()
@@ -100,13 +102,13 @@ func (v *vm) run(ent *entry, req *Request, out []byte) []byte {
 // setArgs fills KEYS and ARGV, reusing the tables while scripts leave them
 // as plain arrays.
 func (v *vm) setArgs(keys, args [][]byte) {
-	v.keys, v.nkeys = v.fillTable(v.keys, v.nkeys, keys)
-	v.argv, v.nargv = v.fillTable(v.argv, v.nargv, args)
+	v.keys, v.nkeys = v.fillTable(v.keys, v.nkeys, keys, false)
+	v.argv, v.nargv = v.fillTable(v.argv, v.nargv, args, true)
 	v.globals.RawSetString("KEYS", v.keys)
 	v.globals.RawSetString("ARGV", v.argv)
 }
 
-func (v *vm) fillTable(t *lua.LTable, prev int, vals [][]byte) (*lua.LTable, int) {
+func (v *vm) fillTable(t *lua.LTable, prev int, vals [][]byte, intern bool) (*lua.LTable, int) {
 	// A script may have added fields or a metatable: start afresh then.
 	if t == nil || t.Metatable != lua.LNil || t.MaxN() != prev {
 		t = v.L.CreateTable(len(vals), 0)
@@ -116,12 +118,40 @@ func (v *vm) fillTable(t *lua.LTable, prev int, vals [][]byte) (*lua.LTable, int
 		prev = 0
 	}
 	for i, b := range vals {
-		t.RawSetInt(i+1, lua.LString(b))
+		if intern {
+			t.RawSetInt(i+1, v.internArg(b))
+		} else {
+			t.RawSetInt(i+1, lua.LString(b))
+		}
 	}
 	for i := len(vals) + 1; i <= prev; i++ {
 		t.RawSetInt(i, lua.LNil)
 	}
 	return t, len(vals)
+}
+
+// Interned ARGV values: libraries send the same few limits and windows on
+// every call, and a fresh Lua string costs two allocations (its bytes and
+// its interface box). Lua strings are immutable, so runs share them.
+const (
+	maxInternLen   = 32
+	maxInternCount = 256
+)
+
+func (v *vm) internArg(b []byte) lua.LValue {
+	if len(b) > maxInternLen {
+		return lua.LString(b)
+	}
+	if lv, ok := v.interned[string(b)]; ok {
+		return lv
+	}
+	s := string(b)
+	lv := lua.LValue(lua.LString(s))
+	if len(v.interned) >= maxInternCount {
+		clear(v.interned) // values that never repeat (timestamps) turn it over
+	}
+	v.interned[s] = lv
+	return lv
 }
 
 func hasAny(t *lua.LTable) bool {

@@ -56,41 +56,54 @@ var libraryScripts = []struct {
 }
 
 // BenchmarkExecuteScript measures EVALSHA of each library script through
-// the dispatcher on 100,000 keys, without the network.
+// the dispatcher on 100,000 keys, without the network: native (the
+// library's exact script) and on the VM (the script with a trailing space:
+// another SHA1, the same behaviour).
 func BenchmarkExecuteScript(b *testing.B) {
-	for _, ls := range libraryScripts {
-		b.Run(ls.name, func(b *testing.B) {
-			s, c := testServer(b)
-			body, err := os.ReadFile("../bench/lua/" + ls.name + ".lua")
-			if err != nil {
-				b.Fatal(err)
-			}
-			sha, err := s.scripts.Load(body)
-			if err != nil {
-				b.Fatal(err)
-			}
-			keys := make([][]byte, 100_000)
-			for i := range keys {
-				keys[i] = []byte("b:" + ls.name + ":" + strconv.Itoa(i))
-			}
-			args := [][]byte{[]byte("EVALSHA"), []byte(sha), []byte("1"), nil}
-			for _, a := range ls.args {
-				args = append(args, []byte(a))
-			}
-			b.ReportAllocs()
-			i := 0
-			c0 := cpuNs()
-			for b.Loop() {
-				args[3] = keys[i%len(keys)]
-				i += 7
-				c.out = c.out[:0]
-				s.execute(c, args)
-			}
-			b.ReportMetric(float64(cpuNs()-c0)/float64(b.N), "cpu-ns/op")
-			if len(c.out) == 0 || c.out[0] != '*' {
-				b.Fatalf("reply %q", c.out)
-			}
-		})
+	for _, mode := range []string{"native", "vm"} {
+		for _, ls := range libraryScripts {
+			b.Run(mode+"/"+ls.name, func(b *testing.B) { benchScript(b, ls.name, ls.args, mode == "vm") })
+		}
+	}
+}
+
+func benchScript(b *testing.B, name string, scriptArgs []string, vm bool) {
+	s, c := testServer(b)
+	body, err := os.ReadFile("../bench/lua/" + name + ".lua")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if vm {
+		body = append(body, ' ')
+	}
+	sha, err := s.scripts.Load(body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := make([][]byte, 100_000)
+	for i := range keys {
+		keys[i] = []byte("b:" + name + ":" + strconv.Itoa(i))
+	}
+	args := [][]byte{[]byte("EVALSHA"), []byte(sha), []byte("1"), nil}
+	for _, a := range scriptArgs {
+		args = append(args, []byte(a))
+	}
+	b.ReportAllocs()
+	i := 0
+	c0 := cpuNs()
+	for b.Loop() {
+		args[3] = keys[i%len(keys)]
+		i += 7
+		c.out = c.out[:0]
+		s.execute(c, args)
+	}
+	b.ReportMetric(float64(cpuNs()-c0)/float64(b.N), "cpu-ns/op")
+	if len(c.out) == 0 || c.out[0] != '*' {
+		b.Fatalf("reply %q", c.out)
+	}
+	runs, _ := s.scripts.NativeStats()
+	if (runs > 0) == vm {
+		b.Fatalf("vm %v, native runs %d", vm, runs)
 	}
 }
 

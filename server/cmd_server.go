@@ -9,9 +9,10 @@ import (
 )
 
 func cmdTime(s *Server, c *Client, args [][]byte, now int64) {
+	var buf [20]byte
 	c.out = redcon.AppendArray(c.out, 2)
-	c.out = redcon.AppendBulkString(c.out, strconv.FormatInt(now/1e9, 10))
-	c.out = redcon.AppendBulkString(c.out, strconv.FormatInt(now%1e9/1e3, 10))
+	c.out = redcon.AppendBulk(c.out, strconv.AppendInt(buf[:0], now/1e9, 10))
+	c.out = redcon.AppendBulk(c.out, strconv.AppendInt(buf[:0], now%1e9/1e3, 10))
 }
 
 func cmdNoCluster(s *Server, c *Client, args [][]byte, now int64) {
