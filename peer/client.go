@@ -51,6 +51,10 @@ type Config struct {
 	// their errors). It is called on the reader goroutine, which reads the
 	// clock once per group of up to 64 replies; it must not block.
 	Latency Observer
+	// Dial opens the connection to Addr within timeout; nil means TCP
+	// with Nagle off. Tests give an in-memory pipe so that timeouts run
+	// on testing/synctest's clock.
+	Dial func(addr string, timeout time.Duration) (net.Conn, error)
 }
 
 // Observer receives durations in nanoseconds. metrics.Histogram is one.
@@ -345,13 +349,13 @@ func (c *Client) writer() {
 }
 
 func (c *Client) dial() (net.Conn, error) {
-	d := &net.Dialer{Timeout: c.cfg.Timeout}
-	conn, err := d.Dial("tcp", c.cfg.Addr)
+	dial := c.cfg.Dial
+	if dial == nil {
+		dial = dialTCP
+	}
+	conn, err := dial(c.cfg.Addr, c.cfg.Timeout)
 	if err != nil {
 		return nil, err
-	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
 	}
 	if c.cfg.TLS == nil {
 		return conn, nil
@@ -364,6 +368,18 @@ func (c *Client) dial() (net.Conn, error) {
 	}
 	tconn.SetDeadline(time.Time{})
 	return tconn, nil
+}
+
+func dialTCP(addr string, timeout time.Duration) (net.Conn, error) {
+	d := &net.Dialer{Timeout: timeout}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	return conn, nil
 }
 
 // flushedBytes returns the length of the first n commands in out. Callers
