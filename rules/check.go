@@ -300,7 +300,11 @@ func (d *Decision) decide(now int64) {
 	if !d.Allowed {
 		d.RetryAfter = r.RetryAfter
 	}
-	d.ResetAt = now/1e9 + d.ResetAfter
+	// ResetAfter, as redis-cell rounds it, ignores a remainder under a
+	// millisecond; it counts from now rounded up to the millisecond, so
+	// that is where ResetAt counts from too (a fixed window's reset is
+	// then its end exactly, also in the last millisecond of a second).
+	d.ResetAt = (now+999_999)/1e6/1000 + d.ResetAfter
 }
 
 // moreRestrictive reports whether a beats b as the rule to report: when

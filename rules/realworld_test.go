@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"strconv"
 	"testing"
 	"time"
 )
@@ -225,6 +226,29 @@ func TestUnderOneLimitOverAnotherConsumesFromNeither(t *testing.T) {
 	for _, r := range peek.Results {
 		if r.Rule.ID == "sw" && r.Remaining != 48 {
 			t.Fatalf("sliding window remaining %d, want 48", r.Remaining)
+		}
+	}
+}
+
+// A fixed window's reset is the window's end whatever instant inside it
+// the check runs at, including the last millisecond of a second (where
+// the seconds to the end round down, redis-cell style).
+func TestFixedWindowResetIsTheWindowEnd(t *testing.T) {
+	e := newEngine(t)
+	mustRule(t, e, `{"id":"hourly","per":["user_id"],"algorithm":"fixed_window","limit":3,"window":"1h"}`)
+	end := t0/1e9 + 3600
+	for i, off := range []int64{0, 1, 999_999, 1_000_000, 1_000_001, 5e9 + 999_000_000, 5e9 + 999_000_001, 5e9 + 999_500_000,
+		5e9 + 999_999_999, 6e9, 3599e9 + 999_999_999} {
+		q := Request{UserID: "u" + strconv.Itoa(i)}
+		if err := q.Prepare(); err != nil {
+			t.Fatal(err)
+		}
+		var d Decision
+		if err := e.Check(&q, t0+off, &d, CheckOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if d.ResetAt != end {
+			t.Errorf("check %d ns into the window: reset_at %d (after %d s), want the window's end %d", off, d.ResetAt, d.ResetAfter, end)
 		}
 	}
 }
