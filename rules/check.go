@@ -81,8 +81,53 @@ type CheckOptions struct {
 // another's consumes from neither. Shadow rules count and report but
 // never deny. q must have been prepared (Request.Prepare).
 //
+// In a cluster (SetPlacement) counters held by other nodes are evaluated
+// there and Check waits for them; see Placement for what stays atomic.
+// With opt.Locked such a request fails with ErrRemote instead.
+//
 // Safe for concurrent use.
 func (e *Engine) Check(q *Request, now int64, d *Decision, opt CheckOptions) error {
+	err := e.checkLocal(q, now, d, opt)
+	if err != errRemote {
+		return err
+	}
+	// Copies, so that q and d do not escape for the common local check.
+	rq, rd := new(Request), new(Decision)
+	*rq, *rd = *q, *d
+	ch := make(chan error, 1)
+	e.checkRemote(rq, now, rd, opt, func(err error) { ch <- err })
+	err = <-ch
+	*d = *rd
+	return err
+}
+
+// CheckAsync is Check for callers that must not wait, such as an event
+// loop. When the request is decided at once (every counter is on this
+// node, or none applies) it returns true and Check's error. Otherwise it
+// returns false and calls done exactly once, on another goroutine (or on
+// this one, before returning, when another node's answer is already
+// there), with the error once d holds the decision; q and d must be left
+// alone until then.
+func (e *Engine) CheckAsync(q *Request, now int64, d *Decision, opt CheckOptions, done func(error)) (bool, error) {
+	err := e.checkLocal(q, now, d, opt)
+	if err != errRemote {
+		return true, err
+	}
+	e.checkRemote(q, now, d, opt, done)
+	return false, nil
+}
+
+// errRemote: some counter of the request is held by another node.
+var errRemote = errors.New("rules: counters held elsewhere")
+
+// ErrRemote is returned by a check with CheckOptions.Locked whose counters
+// are not all on this node: it cannot wait for other nodes while holding
+// every lock of the store.
+var ErrRemote = errors.New("rules: the request's counters are held by other nodes; it cannot be decided inside a transaction or script on this node")
+
+// checkLocal decides q when its counters are all on this node and
+// returns errRemote (d prepared for checkRemote) when they are not.
+func (e *Engine) checkLocal(q *Request, now int64, d *Decision, opt CheckOptions) error {
 	d.reset()
 	s := e.snap.Load()
 	q.tier = e.resolveTier(q)
@@ -120,9 +165,35 @@ func (e *Engine) Check(q *Request, now int64, d *Decision, opt CheckOptions) err
 		e.record(q, d, now, opt)
 		return nil
 	}
-	if err := e.evaluate(q, now, d, opt); err != nil {
+	for i := range d.matched {
+		h := engine.Hash(d.key(i))
+		d.hashes = append(d.hashes, h)
+		d.shards = append(d.shards, e.store.ShardIndex(h))
+	}
+	d.Results = slices.Grow(d.Results[:0], n)[:n]
+	mode := CountCheck
+	if opt.Peek {
+		mode = CountPeek
+	}
+	var held func([]byte) bool
+	if p := e.place.Load(); p != nil {
+		held = (*p).Local
+	}
+	switch err := runSet(e.store, d, nil, mode, q.Cost, now, opt, held); {
+	case err == errMoved && opt.Locked:
+		return ErrRemote
+	case err == errMoved:
+		return errRemote
+	case err != nil:
 		return err
 	}
+	e.finish(q, d, now, opt)
+	return nil
+}
+
+// finish reports a decision evaluated by the rules: the deciding rule,
+// statistics and the rules' counters.
+func (e *Engine) finish(q *Request, d *Decision, now int64, opt CheckOptions) {
 	d.Reason = ReasonRule
 	d.decide(now)
 	e.record(q, d, now, opt)
@@ -135,7 +206,6 @@ func (e *Engine) Check(q *Request, now int64, d *Decision, opt CheckOptions) err
 			}
 		}
 	}
-	return nil
 }
 
 func (d *Decision) reset() {
@@ -156,68 +226,123 @@ func (d *Decision) end(i int) int {
 
 func (d *Decision) key(i int) []byte { return d.keys[d.end(i-1):d.ends[i]] }
 
-// evaluate runs the matched rules against their counters with every
-// involved shard locked.
-func (e *Engine) evaluate(q *Request, now int64, d *Decision, opt CheckOptions) error {
-	for i := range d.matched {
-		h := engine.Hash(d.key(i))
-		d.hashes = append(d.hashes, h)
-		d.shards = append(d.shards, e.store.ShardIndex(h))
+// CountMode says how a set of counters is run (Placement.Run,
+// RunCounters).
+type CountMode byte
+
+const (
+	// CountCheck is a check's own evaluation: every counter is asked,
+	// and only when no enforcing one is over its limit is the request
+	// consumed from all of them (shadow counters included); a denied
+	// request consumes nothing.
+	CountCheck CountMode = 'c'
+	// CountPeek asks every counter and consumes nothing.
+	CountPeek CountMode = 'p'
+	// CountConsume consumes from every counter that has room.
+	CountConsume CountMode = 'u'
+)
+
+// errMoved: a counter's key is not held by the node asked (nothing ran).
+var errMoved = errors.New("rules: a counter moved to another node")
+
+// ErrMoved is what Placement.Run reports when the node asked no longer
+// holds one of the counters' keys; nothing ran there.
+var ErrMoved = errMoved
+
+// runSet runs the counters idx of d (every one when idx is nil) on st in
+// mode, with their shards locked unless opt.Locked; d.Results[i] gets
+// counter i's verdict. held, when set, must say true for each key under
+// the locks, or nothing runs and the error is errMoved.
+func runSet(st *engine.Store, d *Decision, idx []int, mode CountMode, cost, now int64, opt CheckOptions, held func([]byte) bool) error {
+	all := idx == nil
+	count := len(idx)
+	if all {
+		count = len(d.matched)
+	}
+	at := func(j int) int {
+		if all {
+			return j
+		}
+		return idx[j]
 	}
 	if !opt.Locked {
-		d.locks = append(d.locks[:0], d.shards...)
-		locks := d.locks
-		slices.Sort(locks)
-		locks = slices.Compact(locks)
+		d.locks = d.locks[:0]
+		for j := range count {
+			d.locks = append(d.locks, d.shards[at(j)])
+		}
+		slices.Sort(d.locks)
+		locks := slices.Compact(d.locks)
 		for _, i := range locks {
-			e.store.Shard(i).Lock()
+			st.Shard(i).Lock()
 		}
 		defer func() {
 			for _, i := range locks {
-				e.store.Shard(i).Unlock()
+				st.Shard(i).Unlock()
 			}
 		}()
 	}
-	if opt.NoNewKeys {
-		for i := range d.matched {
-			if !e.store.Shard(d.shards[i]).Exists(d.hashes[i], d.key(i), now/1e6) {
+	if held != nil {
+		for j := range count {
+			if !held(d.key(at(j))) {
+				return errMoved
+			}
+		}
+	}
+	if opt.NoNewKeys && mode != CountPeek {
+		for j := range count {
+			i := at(j)
+			if !st.Shard(d.shards[i]).Exists(d.hashes[i], d.key(i), now/1e6) {
 				return ErrOOM
 			}
 		}
 	}
-	d.Results = slices.Grow(d.Results[:0], len(d.matched))[:len(d.matched)]
+	switch mode {
+	case CountPeek, CountConsume:
+		peek := mode == CountPeek
+		for j := range count {
+			i := at(j)
+			c := d.matched[i]
+			res, err := run(st, c, d, i, cost, now, peek)
+			if err != nil {
+				return err
+			}
+			d.Results[i] = RuleResult{Rule: c.rule, Limited: res.Limited != 0, Result: res, Counted: !peek && res.Limited == 0}
+		}
+		return nil
+	}
 	enforcing := 0
-	for _, c := range d.matched {
-		if !c.shadow {
+	for j := range count {
+		if !d.matched[at(j)].shadow {
 			enforcing++
 		}
 	}
 	// Ask every rule first (no counter moves); with at most one enforcing
 	// rule its own call decides, so it need not be asked twice.
-	peekFirst := enforcing > 1 || opt.Peek
+	peekFirst := enforcing > 1
 	denied := false
-	for i, c := range d.matched {
-		if c.shadow && !opt.Peek {
+	for j := range count {
+		i := at(j)
+		c := d.matched[i]
+		if c.shadow {
 			continue
 		}
-		res, err := e.run(c, d, i, q.Cost, now, peekFirst)
+		res, err := run(st, c, d, i, cost, now, peekFirst)
 		if err != nil {
 			return err
 		}
 		d.Results[i] = RuleResult{Rule: c.rule, Limited: res.Limited != 0, Result: res, Counted: !peekFirst && res.Limited == 0}
-		if !c.shadow && res.Limited != 0 {
+		if res.Limited != 0 {
 			denied = true
 		}
 	}
-	if opt.Peek {
-		return nil
-	}
-	for i, c := range d.matched {
+	for j := range count {
+		i := at(j)
+		c := d.matched[i]
 		switch {
 		case denied && c.shadow:
 			// A denied request is not counted anywhere; shadow rules
 			// still report what they would have said.
-			res, err := e.run(c, d, i, q.Cost, now, true)
+			res, err := run(st, c, d, i, cost, now, true)
 			if err != nil {
 				return err
 			}
@@ -225,7 +350,7 @@ func (e *Engine) evaluate(q *Request, now int64, d *Decision, opt CheckOptions) 
 		case denied || (!peekFirst && !c.shadow):
 			// Nothing to consume, or already consumed.
 		default:
-			res, err := e.run(c, d, i, q.Cost, now, false)
+			res, err := run(st, c, d, i, cost, now, false)
 			if err != nil {
 				return err
 			}
@@ -235,11 +360,11 @@ func (e *Engine) evaluate(q *Request, now int64, d *Decision, opt CheckOptions) 
 	return nil
 }
 
-// run applies rule c to its counter (key i of d). The caller holds the
-// shard lock. A counter key holding a value of another kind (written by a
-// plain command) is replaced.
-func (e *Engine) run(c *compiled, d *Decision, i int, cost, now int64, peek bool) (engine.Result, error) {
-	sh := e.store.Shard(d.shards[i])
+// run applies rule c to its counter (key i of d) in st. The caller holds
+// the shard lock. A counter key holding a value of another kind (written
+// by a plain command) is replaced.
+func run(st *engine.Store, c *compiled, d *Decision, i int, cost, now int64, peek bool) (engine.Result, error) {
+	sh := st.Shard(d.shards[i])
 	h, key := d.hashes[i], d.key(i)
 	for attempt := 0; ; attempt++ {
 		var res engine.Result

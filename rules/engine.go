@@ -67,6 +67,11 @@ type Engine struct {
 	// snap is the read side of checks: rebuilt (copy on write) after
 	// every change, loaded with one atomic read per check.
 	snap atomic.Pointer[snapshot]
+	// place routes counters in a cluster (nil: all local).
+	place atomic.Pointer[Placement]
+	// races counts rules that admitted a request across nodes although a
+	// racing request had taken their last unit (see Placement).
+	races atomic.Int64
 
 	tiersMu sync.RWMutex
 	tiers   map[string]string // user id → tier (live assignments)
@@ -684,6 +689,12 @@ func (e *Engine) RuleStats() []RuleStat {
 	slices.SortFunc(out, func(a, b RuleStat) int { return cmp.Compare(a.ID, b.ID) })
 	return out
 }
+
+// CrossNodeRaces returns how many times a check whose counters span nodes
+// was admitted by a rule whose counter a racing request had emptied
+// between the check's two steps (see Placement): the over-admission a
+// cluster allows, counted.
+func (e *Engine) CrossNodeRaces() int64 { return e.races.Load() }
 
 // joinValidation merges the field errors of a and b (either may be nil).
 func joinValidation(a, b error) error {

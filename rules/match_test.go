@@ -285,7 +285,7 @@ func TestCounterKeys(t *testing.T) {
 	c := compile(&r, nil)
 	q := Request{UserID: "a|b:1", Endpoint: "/x"}
 	key, ok := c.CounterKey(nil, &q)
-	if !ok || string(key) != "rl:r1:g|user_id:5:a|b:1|endpoint:2:/x" {
+	if !ok || string(key) != "rl:r1:g|{user_id:5:a|b:1}|endpoint:2:/x" {
 		t.Fatalf("key %q %v", key, ok)
 	}
 	// Values that would collide if joined naively do not.
@@ -296,5 +296,23 @@ func TestCounterKeys(t *testing.T) {
 	}
 	if _, ok := c.CounterKey(nil, &Request{Endpoint: "/x"}); ok {
 		t.Fatal("a request without the per field got a key")
+	}
+	// The hash tag is the most identifying field's segment, whatever the
+	// order of per: one user's counters under several rules share a slot.
+	for _, tc := range []struct {
+		per  []string
+		want string
+	}{
+		{[]string{"endpoint", "user_id"}, "rl:r1:g|endpoint:2:/x|{user_id:5:a|b:1}"},
+		{[]string{"method", "ip"}, "rl:r1:g|method:3:GET|{ip:8:10.0.0.1}"},
+		{[]string{"endpoint"}, "rl:r1:g|{endpoint:2:/x}"},
+		{nil, "rl:r1:g"},
+	} {
+		r := Rule{ID: "r1", Algorithm: AlgGCRA, Limit: 1, Window: 1, Per: tc.per}
+		q := Request{UserID: "a|b:1", Endpoint: "/x", Method: "GET", IP: "10.0.0.1"}
+		q.Prepare()
+		if key, _ := compile(&r, nil).CounterKey(nil, &q); string(key) != tc.want {
+			t.Errorf("per %v: key %q, want %q", tc.per, key, tc.want)
+		}
 	}
 }

@@ -93,6 +93,7 @@ type compiled struct {
 	per      []string
 	shadow   bool
 	keyHead  []byte // "rl:<id>:<alg>"
+	tag      int    // index in per of the field whose segment is the key's {hash tag} (-1: none)
 	kind     byte   // one of the alg codes below
 	gcra     engine.GCRAParams
 	emission int64
@@ -149,7 +150,23 @@ func compile(r *Rule, counters *ruleCounters) *compiled {
 	}
 	c.window = engine.WindowParams{Limit: r.Limit, Period: int64(r.Window)}
 	c.keyHead = append([]byte("rl:"+r.ID+":"), c.kind)
+	c.tag = tagField(r.Per)
 	return c
+}
+
+// tagOrder ranks the Per fields by how well they identify a client: the
+// first of them a rule counts per becomes its counter keys' hash tag.
+var tagOrder = []string{FieldUserID, FieldAPIKey, FieldIP, FieldTier, FieldEndpoint, FieldMethod}
+
+// tagField returns the index in per of the field that tags counter keys,
+// or -1 when per is empty.
+func tagField(per []string) int {
+	for _, f := range tagOrder {
+		if i := slices.Index(per, f); i >= 0 {
+			return i
+		}
+	}
+	return -1
 }
 
 // matches reports whether every constraint of c holds for q.
@@ -183,19 +200,33 @@ func (c *compiled) matches(q *Request) bool {
 // by "|<field>:<length>:<value>": unambiguous for any bytes in the values.
 // It is an ordinary engine key, so snapshots keep it and cluster routing
 // can send it to its owner. This is the one place counter keys are built.
+//
+// One segment is wrapped in braces, a Redis Cluster hash tag: that of the
+// first of user_id, api_key, ip, tier, endpoint, method the rule counts
+// per. So the counters of one client under different rules (100 per
+// minute and 5,000 per hour per user) share a hash slot, and in a cluster
+// the node holding that slot decides such a request alone, atomically
+// (see Placement). A value holding '}' ends the tag early, the same way
+// for every rule: the counters still meet.
 func (c *compiled) CounterKey(dst []byte, q *Request) ([]byte, bool) {
 	dst = append(dst, c.keyHead...)
-	for _, f := range c.per {
+	for i, f := range c.per {
 		v := q.field(f)
 		if v == "" {
 			return dst, false
 		}
 		dst = append(dst, '|')
+		if i == c.tag {
+			dst = append(dst, '{')
+		}
 		dst = append(dst, f...)
 		dst = append(dst, ':')
 		dst = strconv.AppendInt(dst, int64(len(v)), 10)
 		dst = append(dst, ':')
 		dst = append(dst, v...)
+		if i == c.tag {
+			dst = append(dst, '}')
+		}
 	}
 	return dst, true
 }
