@@ -30,28 +30,37 @@ func (e *Engine) EncodedState() []byte { return EncodeChanges(e.State()...) }
 // fits).
 const maxEncoded = 256 << 20
 
-// ApplyEncoded applies a batch from another node and returns how many of
-// its changes were new here. Invalid changes are skipped and reported in
-// the error; the valid ones are applied.
-func (e *Engine) ApplyEncoded(b []byte) (int, error) {
-	if len(b) > maxEncoded {
-		return 0, fmt.Errorf("rules: a batch of %d bytes is over the %d-byte limit", len(b), maxEncoded)
-	}
-	var chs []Change
-	if err := json.Unmarshal(b, &chs); err != nil {
-		return 0, fmt.Errorf("rules: undecodable batch: %w", err)
-	}
-	n := 0
+// ApplyEncoded applies batches from other nodes (broadcasts, or a peer's
+// whole state) in one durable commit and returns how many of their
+// changes were new here. Invalid changes and undecodable batches are
+// skipped and reported in the error; the valid ones are applied.
+func (e *Engine) ApplyEncoded(bs ...[]byte) (int, error) {
+	var chs []*Change
 	var errs []error
-	for _, ch := range chs {
-		ok, err := e.ApplyRemote(ch)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s %q v%d: %w", ch.Kind, ch.ID, ch.Version, err))
+	for _, b := range bs {
+		if len(b) > maxEncoded {
+			errs = append(errs, fmt.Errorf("rules: a batch of %d bytes is over the %d-byte limit", len(b), maxEncoded))
 			continue
 		}
-		if ok {
-			n++
+		var batch []Change
+		if err := json.Unmarshal(b, &batch); err != nil {
+			errs = append(errs, fmt.Errorf("rules: undecodable batch: %w", err))
+			continue
+		}
+		for i := range batch {
+			ch := &batch[i]
+			if err := ch.check(e.cfg); err != nil {
+				errs = append(errs, fmt.Errorf("%s %q v%d: %w", ch.Kind, ch.ID, ch.Version, err))
+				continue
+			}
+			chs = append(chs, ch)
 		}
 	}
-	return n, errors.Join(errs...)
+	if len(chs) == 0 {
+		return 0, errors.Join(errs...)
+	}
+	e.mu.Lock()
+	applied, err := e.apply(chs)
+	e.mu.Unlock()
+	return len(applied), errors.Join(append(errs, err)...)
 }
