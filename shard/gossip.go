@@ -56,6 +56,9 @@ type GossipConfig struct {
 	Timing Timing
 	// Log receives memberlist's messages (nil discards them).
 	Log *slog.Logger
+	// Replicator, when set, spreads replicated state (the rules) over
+	// this gossip; it needs Key.
+	Replicator *Replicator
 }
 
 // Timing is memberlist's failure-detection knobs. A node that stops
@@ -105,6 +108,7 @@ func ParseKey(s string) ([]byte, error) {
 // NewGossip, then Join. Safe for concurrent use.
 type Gossip struct {
 	ml      *memberlist.Memberlist
+	rep     *Replicator // nil: no replicated state
 	meta    atomic.Pointer[[]byte]
 	changes chan struct{}
 	mu      sync.Mutex // serializes Update
@@ -122,7 +126,10 @@ func NewGossip(cfg GossipConfig) (*Gossip, error) {
 	if !ValidID(cfg.Self.ID) || cfg.Self.Addr == "" {
 		return nil, errors.New("shard: gossip needs this node's id and address")
 	}
-	g := &Gossip{changes: make(chan struct{}, 1), nodes: map[string]Member{}, states: map[string]*memberState{}}
+	if cfg.Replicator != nil && cfg.Key == nil {
+		return nil, errNoKey
+	}
+	g := &Gossip{changes: make(chan struct{}, 1), nodes: map[string]Member{}, states: map[string]*memberState{}, rep: cfg.Replicator}
 	meta, err := encodeMeta(cfg.Self)
 	if err != nil {
 		return nil, err
@@ -149,11 +156,17 @@ func NewGossip(cfg GossipConfig) (*Gossip, error) {
 	mc.Ping = (*gossipPing)(g)
 	mc.LogOutput = nil
 	mc.Logger = log.New(&logWriter{log: cfg.Log, suspect: func(id string) { g.setSuspect(id, true) }}, "", 0)
+	if g.rep != nil {
+		g.rep.prepare()
+	}
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		return nil, fmt.Errorf("shard: starting gossip: %w", err)
 	}
 	g.ml = ml
+	if g.rep != nil {
+		g.rep.attach(ml, mc.UDPBufferSize)
+	}
 	return g, nil
 }
 
@@ -228,11 +241,21 @@ func (g *Gossip) Leave(timeout time.Duration) error {
 		g.Update(self) // best effort: without it the others count a failure
 	}
 	err := g.ml.Leave(timeout)
-	return errors.Join(err, g.ml.Shutdown())
+	err = errors.Join(err, g.ml.Shutdown())
+	if g.rep != nil {
+		g.rep.stop()
+	}
+	return err
 }
 
 // Close implements Membership.
-func (g *Gossip) Close() error { return g.ml.Shutdown() }
+func (g *Gossip) Close() error {
+	err := g.ml.Shutdown()
+	if g.rep != nil {
+		g.rep.stop()
+	}
+	return err
+}
 
 func (g *Gossip) signal() {
 	select {
@@ -242,8 +265,9 @@ func (g *Gossip) signal() {
 }
 
 // gossipDelegate and gossipEvents are memberlist's callbacks. They never
-// block: metadata is read from an atomic pointer, and changes are a
-// non-blocking send on a channel of one.
+// block: metadata is read from an atomic pointer, changes are a
+// non-blocking send on a channel of one, and replicated state is copied
+// for the Replicator's goroutine (or answered from its cache).
 type gossipDelegate Gossip
 
 func (d *gossipDelegate) NodeMeta(limit int) []byte {
@@ -253,10 +277,32 @@ func (d *gossipDelegate) NodeMeta(limit int) []byte {
 	}
 	return m
 }
-func (d *gossipDelegate) NotifyMsg([]byte)                {}
-func (d *gossipDelegate) GetBroadcasts(int, int) [][]byte { return nil }
-func (d *gossipDelegate) LocalState(bool) []byte          { return nil }
-func (d *gossipDelegate) MergeRemoteState([]byte, bool)   {}
+
+func (d *gossipDelegate) NotifyMsg(b []byte) {
+	if d.rep != nil {
+		d.rep.receive(b)
+	}
+}
+
+func (d *gossipDelegate) GetBroadcasts(overhead, limit int) [][]byte {
+	if d.rep == nil {
+		return nil
+	}
+	return d.rep.queue.GetBroadcasts(overhead, limit)
+}
+
+func (d *gossipDelegate) LocalState(bool) []byte {
+	if d.rep == nil {
+		return nil
+	}
+	return d.rep.localState()
+}
+
+func (d *gossipDelegate) MergeRemoteState(b []byte, _ bool) {
+	if d.rep != nil {
+		d.rep.receive(b)
+	}
+}
 
 type gossipEvents Gossip
 
