@@ -11,6 +11,7 @@ import (
 	"log"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -118,7 +119,8 @@ type Gossip struct {
 	// own lock).
 	nodesMu sync.Mutex
 	nodes   map[string]Member
-	states  map[string]*memberState // every known member's state (States)
+	states  map[string]*memberState    // every known member's state (States)
+	addrs   map[string]memberlist.Node // name and address of each, for SendReliable
 }
 
 // NewGossip starts gossip on cfg's address. The node is alone until Join.
@@ -129,7 +131,7 @@ func NewGossip(cfg GossipConfig) (*Gossip, error) {
 	if cfg.Replicator != nil && cfg.Key == nil {
 		return nil, errNoKey
 	}
-	g := &Gossip{changes: make(chan struct{}, 1), nodes: map[string]Member{}, states: map[string]*memberState{}, rep: cfg.Replicator}
+	g := &Gossip{changes: make(chan struct{}, 1), nodes: map[string]Member{}, states: map[string]*memberState{}, addrs: map[string]memberlist.Node{}, rep: cfg.Replicator}
 	meta, err := encodeMeta(cfg.Self)
 	if err != nil {
 		return nil, err
@@ -165,7 +167,7 @@ func NewGossip(cfg GossipConfig) (*Gossip, error) {
 	}
 	g.ml = ml
 	if g.rep != nil {
-		g.rep.attach(ml, mc.UDPBufferSize)
+		g.rep.attach(ml, mc.UDPBufferSize, mc.Name, g.peerNodes)
 	}
 	return g, nil
 }
@@ -211,8 +213,27 @@ func (g *Gossip) track(n *memberlist.Node, alive bool) {
 		delete(g.nodes, n.Name)
 	}
 	g.noteState(n, alive)
+	if alive {
+		g.addrs[n.Name] = memberlist.Node{Name: n.Name, Addr: slices.Clone(n.Addr), Port: n.Port}
+	} else {
+		delete(g.addrs, n.Name)
+	}
 	g.nodesMu.Unlock()
 	g.signal()
+}
+
+// peerNodes returns the other live members' names and gossip addresses.
+func (g *Gossip) peerNodes() []memberlist.Node {
+	self := g.ml.LocalNode().Name
+	g.nodesMu.Lock()
+	defer g.nodesMu.Unlock()
+	out := make([]memberlist.Node, 0, len(g.addrs))
+	for name, n := range g.addrs {
+		if name != self {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Changes implements Membership.

@@ -42,9 +42,16 @@ type Replicated interface {
 //     broadcasts it again (rumor spreading), so it reaches every node of
 //     a large cluster within a few gossip intervals.
 //   - A change too large for a packet (UDPBufferSize less headers and
-//     encryption), or a burst of changes (more than 32 waiting for gossip
-//     at once, as when a rules file is loaded), goes in batches of up to 4 MiB over memberlist's reliable stream
+//     encryption), or a burst of changes (more than 4 waiting for gossip:
+//     a gossip round carries about two changes per packet, every 200 ms on
+//     a LAN), goes in batches of up to 4 MiB over memberlist's reliable stream
 //     (TCP, SendReliable) to every live member.
+//   - Every second each node gossips its state's hash. A node that sees
+//     another's hash differ from its own for over a second sends that node
+//     its state over the stream (at most every 2 s per node); the other
+//     merges it and, if it has changes this node lacks, does the same in
+//     turn. So a change that gossip lost (UDP) reaches every node within
+//     seconds.
 //   - Push/pull anti-entropy (when a node joins, then every
 //     PushPullInterval) exchanges whole States: LocalState is the cached,
 //     compressed state with its xxhash, and a remote state with the same
@@ -56,7 +63,11 @@ type Replicated interface {
 // merged; beyond it they are dropped and counted, and the next push/pull
 // repairs what they carried) and merged
 // by the Replicator's goroutine, which calls Replicated.Merge and then
-// refreshes the cached state (at most every 100 ms).
+// refreshes the cached state (at once; for a state so large that encoding
+// it takes long, after ten times as long as the last encoding took, so it
+// never takes more than a tenth of a core). A node joining in the moment
+// between a change and the refresh gets the state without that change,
+// and the change with the next push/pull.
 //
 // Messages are trusted because gossip is encrypted: memberlist
 // authenticates every packet and stream with AES-GCM under the cluster
@@ -71,7 +82,10 @@ type Replicator struct {
 
 	queue  memberlist.TransmitLimitedQueue
 	ml     atomic.Pointer[memberlist.Memberlist]
-	udpMax int // largest frame queued for gossip (set by attach)
+	udpMax int                      // largest frame queued for gossip (set by attach)
+	peers  func() []memberlist.Node // the other live members, copied (set by attach)
+	self   string                   // this node's memberlist name (set by attach)
+	behind map[string]behind        // nodes whose state differed from ours (loop only)
 
 	mu      sync.Mutex
 	out     []outMsg
@@ -84,11 +98,18 @@ type Replicator struct {
 	once    sync.Once
 
 	state      atomic.Pointer[stateFrame]
-	dirty      bool      // the state changed since it was cached (loop only)
-	lastState  time.Time // when it was cached (loop only)
+	dirty      bool          // the state changed since it was cached (loop only)
+	lastState  time.Time     // when it was cached (loop only)
+	stateTook  time.Duration // how long caching it took (loop only)
 	stateTimer *time.Timer
 
-	st ReplicatorStats
+	st replStats
+}
+
+// behind is a node whose gossiped state hash differed from ours.
+type behind struct {
+	digest      uint64
+	since, sent time.Time
 }
 
 type outMsg struct {
@@ -102,17 +123,23 @@ type stateFrame struct {
 	digest uint64
 }
 
-// ReplicatorStats counts a Replicator's traffic. Read with Stats.
+// ReplicatorStats counts a Replicator's traffic since it was created.
 type ReplicatorStats struct {
-	Broadcasts    atomic.Int64 // changes queued for gossip
-	Rebroadcasts  atomic.Int64 // received changes new here, gossiped on
-	ReliableSends atomic.Int64 // batches sent over the reliable stream (per member)
-	SendErrors    atomic.Int64 // reliable sends that failed
-	Received      atomic.Int64 // frames received (gossip, stream, push/pull)
-	Merged        atomic.Int64 // changes new here
-	MergeErrors   atomic.Int64 // batches Merge reported an error for
-	StatesSkipped atomic.Int64 // remote states identical to ours
-	Dropped       atomic.Int64 // frames dropped: backlog full, unknown kind, undecodable
+	Broadcasts    int64 // local changes queued for gossip
+	Rebroadcasts  int64 // received changes new here, gossiped on
+	ReliableSends int64 // batches sent over the reliable stream (one per member)
+	SendErrors    int64 // reliable sends that failed
+	Received      int64 // frames received (gossip, stream, push/pull)
+	Merged        int64 // changes new here
+	MergeErrors   int64 // batches Merge reported an error for
+	StatesSkipped int64 // remote states identical to ours (not decoded)
+	Dropped       int64 // frames dropped: backlog full, unknown kind, undecodable
+	Repairs       int64 // states sent to a node whose state hash differed
+}
+
+type replStats struct {
+	broadcasts, rebroadcasts, reliableSends, sendErrors, received atomic.Int64
+	merged, mergeErrors, statesSkipped, dropped, repairs          atomic.Int64
 }
 
 // Frame kinds (the first byte of every message).
@@ -120,14 +147,23 @@ const (
 	frameChange = 1 // uvarint name length, name, payload
 	frameBatch  = 2 // uvarint count, then per change: uvarint name length, name, uvarint length, payload
 	frameState  = 3 // 8-byte xxhash of the state, deflated state
+	frameDigest = 4 // 8-byte xxhash of the sender's state, sender's name
 )
 
 const (
 	maxBacklog     = 64 << 20  // received bytes waiting to be merged
 	maxStateBytes  = 256 << 20 // a decompressed state we accept
 	maxStreamBatch = 4 << 20   // payload bytes per reliable batch
-	burstSize      = 32        // more changes than this at once go over the stream
-	stateEvery     = 100 * time.Millisecond
+	burstSize      = 4         // more changes than this waiting for gossip go over the stream
+	// The state is cached again after every change, unless encoding it
+	// is slow: then at most every stateCost times what the last took (so
+	// that it costs at most a tenth of a core).
+	stateCost = 10
+	// Every digestEvery each node gossips its state's hash; a node whose
+	// state differs from another's for digestPatience sends it its state
+	// over the stream, at most every 2·digestPatience.
+	digestEvery    = time.Second
+	digestPatience = time.Second
 )
 
 // NewReplicator returns a Replicator for r; log may be nil.
@@ -147,7 +183,14 @@ func NewReplicator(r Replicated, log *slog.Logger) *Replicator {
 }
 
 // Stats returns the Replicator's counters.
-func (x *Replicator) Stats() *ReplicatorStats { return &x.st }
+func (x *Replicator) Stats() ReplicatorStats {
+	return ReplicatorStats{
+		Broadcasts: x.st.broadcasts.Load(), Rebroadcasts: x.st.rebroadcasts.Load(),
+		ReliableSends: x.st.reliableSends.Load(), SendErrors: x.st.sendErrors.Load(),
+		Received: x.st.received.Load(), Merged: x.st.merged.Load(), MergeErrors: x.st.mergeErrors.Load(),
+		StatesSkipped: x.st.statesSkipped.Load(), Dropped: x.st.dropped.Load(), Repairs: x.st.repairs.Load(),
+	}
+}
 
 // Broadcast queues a local change for every other node; name identifies
 // the changed object (a newer change of the same name replaces one still
@@ -171,8 +214,10 @@ func (x *Replicator) signal() {
 func (x *Replicator) prepare() { x.refreshState() }
 
 // attach starts the Replicator on ml; udpBuffer is memberlist's
-// UDPBufferSize.
-func (x *Replicator) attach(ml *memberlist.Memberlist, udpBuffer int) {
+// UDPBufferSize; peers lists the other live members (copies: memberlist
+// changes its own Node values under its lock).
+func (x *Replicator) attach(ml *memberlist.Memberlist, udpBuffer int, self string, peers func() []memberlist.Node) {
+	x.peers, x.self, x.behind = peers, self, map[string]behind{}
 	// Room in a gossip packet after the compound and message headers,
 	// AES-GCM's version byte, nonce and tag, and a margin for memberlist's
 	// own broadcasts in the same packet.
@@ -195,11 +240,11 @@ func (x *Replicator) receive(b []byte) {
 	if len(b) == 0 {
 		return
 	}
-	x.st.Received.Add(1)
+	x.st.received.Add(1)
 	x.mu.Lock()
 	if x.inBytes+len(b) > x.backlog {
 		x.mu.Unlock()
-		x.st.Dropped.Add(1)
+		x.st.dropped.Add(1)
 		return
 	}
 	x.in = append(x.in, bytes.Clone(b))
@@ -218,6 +263,8 @@ func (x *Replicator) localState() []byte {
 
 func (x *Replicator) loop() {
 	defer x.stopped.Done()
+	tick := time.NewTicker(digestEvery)
+	defer tick.Stop()
 	for {
 		var timer <-chan time.Time
 		if x.stateTimer != nil {
@@ -232,6 +279,8 @@ func (x *Replicator) loop() {
 		case <-x.wake:
 		case <-timer:
 			x.stateTimer = nil
+		case <-tick.C:
+			x.gossipDigest()
 		}
 		x.mu.Lock()
 		in, out := x.in, x.out
@@ -243,7 +292,7 @@ func (x *Replicator) loop() {
 			x.dirty = true
 		}
 		if x.dirty && x.stateTimer == nil {
-			if wait := stateEvery - time.Since(x.lastState); wait > 0 {
+			if wait := stateCost*x.stateTook - time.Since(x.lastState); wait > time.Millisecond {
 				x.stateTimer = time.NewTimer(wait)
 			} else {
 				x.refreshState()
@@ -254,6 +303,8 @@ func (x *Replicator) loop() {
 
 // refreshState caches the encoded state (loop, or prepare).
 func (x *Replicator) refreshState() {
+	start := time.Now()
+	defer func() { x.stateTook = time.Since(start) }()
 	raw := x.r.State()
 	sum := xxhash.Sum64(raw)
 	if s := x.state.Load(); s != nil && s.digest == sum {
@@ -285,40 +336,46 @@ func (x *Replicator) merge(frames [][]byte) {
 		case frameChange:
 			name, payload, ok := cutName(f[1:])
 			if !ok {
-				x.st.Dropped.Add(1)
+				x.st.dropped.Add(1)
 				continue
 			}
 			n, err := x.r.Merge(payload)
 			x.merged(n, err)
 			if n > 0 {
-				x.st.Rebroadcasts.Add(1)
+				x.st.rebroadcasts.Add(1)
 				x.queue.QueueBroadcast(&gossipChange{name: name, frame: f})
 			}
 		case frameBatch:
 			payloads, ok := splitBatch(f[1:])
 			if !ok {
-				x.st.Dropped.Add(1)
+				x.st.dropped.Add(1)
 				continue
 			}
 			bulk = append(bulk, payloads...)
+		case frameDigest:
+			if len(f) < 9 {
+				x.st.dropped.Add(1)
+				continue
+			}
+			x.compare(string(f[9:]), binary.BigEndian.Uint64(f[1:9]))
 		case frameState:
 			if len(f) < 9 {
-				x.st.Dropped.Add(1)
+				x.st.dropped.Add(1)
 				continue
 			}
 			if s := x.state.Load(); s != nil && s.digest == binary.BigEndian.Uint64(f[1:9]) {
-				x.st.StatesSkipped.Add(1)
+				x.st.statesSkipped.Add(1)
 				continue
 			}
 			raw, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(f[9:])), maxStateBytes+1))
 			if err != nil || len(raw) > maxStateBytes {
-				x.st.Dropped.Add(1)
+				x.st.dropped.Add(1)
 				x.log.Warn("cluster: undecodable replicated state from a peer", "error", err, "bytes", len(raw))
 				continue
 			}
 			bulk = append(bulk, raw)
 		default:
-			x.st.Dropped.Add(1)
+			x.st.dropped.Add(1)
 		}
 	}
 	if len(bulk) > 0 {
@@ -326,13 +383,64 @@ func (x *Replicator) merge(frames [][]byte) {
 	}
 }
 
+// gossipDigest queues this node's state hash for gossip (loop).
+func (x *Replicator) gossipDigest() {
+	st := x.state.Load()
+	if st == nil {
+		return
+	}
+	f := make([]byte, 9, 9+len(x.self))
+	f[0] = frameDigest
+	binary.BigEndian.PutUint64(f[1:], st.digest)
+	f = append(f, x.self...)
+	x.queue.QueueBroadcast(&gossipChange{name: "\x00digest", frame: f})
+}
+
+// compare handles another node's gossiped state hash (loop): when it has
+// differed from ours for digestPatience, this node sends its state to
+// that node, which merges it (and, if this node lacks some of its
+// changes, sees this node's hash differ in turn and sends its own). So
+// changes that gossip lost reach every node within a few seconds, not
+// only with the next push/pull.
+func (x *Replicator) compare(from string, digest uint64) {
+	st := x.state.Load()
+	if from == x.self || st == nil || x.dirty {
+		return
+	}
+	if digest == st.digest {
+		delete(x.behind, from)
+		return
+	}
+	now := time.Now()
+	b, ok := x.behind[from]
+	if !ok || b.digest != digest {
+		x.behind[from] = behind{digest: digest, since: now}
+		return
+	}
+	if now.Sub(b.since) < digestPatience || now.Sub(b.sent) < 2*digestPatience {
+		return
+	}
+	b.sent = now
+	x.behind[from] = b
+	for _, n := range x.peers() {
+		if n.Name == from {
+			x.st.repairs.Add(1)
+			go func() {
+				if err := x.ml.Load().SendReliable(&n, st.frame); err != nil {
+					x.st.sendErrors.Add(1)
+				}
+			}()
+		}
+	}
+}
+
 func (x *Replicator) merged(n int, err error) {
 	if n > 0 {
-		x.st.Merged.Add(int64(n))
+		x.st.merged.Add(int64(n))
 		x.dirty = true
 	}
 	if err != nil {
-		x.st.MergeErrors.Add(1)
+		x.st.mergeErrors.Add(1)
 		x.log.Warn("cluster: merging replicated changes", "error", err, "new", n)
 	}
 }
@@ -348,7 +456,7 @@ func (x *Replicator) send(out []outMsg) {
 	for _, m := range out {
 		f := appendChange(nil, m.name, m.msg)
 		if !burst && len(f) <= x.udpMax {
-			x.st.Broadcasts.Add(1)
+			x.st.broadcasts.Add(1)
 			x.queue.QueueBroadcast(&gossipChange{name: m.name, frame: f})
 		} else {
 			stream = append(stream, m)
@@ -368,20 +476,15 @@ func (x *Replicator) send(out []outMsg) {
 		stream = stream[n:]
 	}
 	ml := x.ml.Load()
-	self := ml.LocalNode().Name
-	for _, node := range ml.Members() {
-		if node.Name == self {
-			continue
-		}
-		n := *node // memberlist keeps changing its own copy
+	for _, n := range x.peers() {
 		go func() {
 			for _, b := range batches {
 				if err := ml.SendReliable(&n, b); err != nil {
-					x.st.SendErrors.Add(1)
+					x.st.sendErrors.Add(1)
 					x.log.Warn("cluster: sending replicated changes; the next push/pull will carry them", "to", n.Name, "error", err)
 					return
 				}
-				x.st.ReliableSends.Add(1)
+				x.st.reliableSends.Add(1)
 			}
 		}()
 	}

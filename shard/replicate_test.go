@@ -20,6 +20,9 @@ type lww struct {
 	vals   map[string]lwwVal
 	merges int
 	gate   chan struct{} // when set, Merge waits for it
+	// lose, while set, makes Merge drop what it is given (a lost message);
+	// lost counts the batches dropped.
+	lose, lost int
 }
 
 type lwwVal struct {
@@ -76,6 +79,10 @@ func (l *lww) Merge(batches ...[]byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.merges++
+	if l.lose > 0 {
+		l.lost++
+		return 0, nil
+	}
 	n := 0
 	for _, b := range batches {
 		for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
@@ -101,12 +108,17 @@ type replNode struct {
 
 func startReplNode(t *testing.T, key []byte, name string, state *lww) *replNode {
 	t.Helper()
+	return startReplNodeTiming(t, key, name, state, FastTiming())
+}
+
+func startReplNodeTiming(t *testing.T, key []byte, name string, state *lww, tm Timing) *replNode {
+	t.Helper()
 	if state == nil {
 		state = newLWW()
 	}
 	x := NewReplicator(state, nil)
 	self := Member{ID: NewID(), Name: name, Addr: "127.0.0.1:1" + name}
-	g, err := NewGossip(GossipConfig{Self: self, BindAddr: "127.0.0.1", Key: key, Timing: FastTiming(), Replicator: x})
+	g, err := NewGossip(GossipConfig{Self: self, BindAddr: "127.0.0.1", Key: key, Timing: tm, Replicator: x})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,8 +174,8 @@ func TestReplicatedChangesReachEveryNode(t *testing.T) {
 	}
 	a.set("small", "one")
 	eventually(t, 5*time.Second, "a small change everywhere", all("small", "one"))
-	if a.x.st.Broadcasts.Load() != 1 || a.x.st.ReliableSends.Load() != 0 {
-		t.Fatalf("small change: %d gossiped, %d streamed", a.x.st.Broadcasts.Load(), a.x.st.ReliableSends.Load())
+	if a.x.Stats().Broadcasts != 1 || a.x.Stats().ReliableSends != 0 {
+		t.Fatalf("small change: %d gossiped, %d streamed", a.x.Stats().Broadcasts, a.x.Stats().ReliableSends)
 	}
 	c.set("small", "two") // a newer version, from another node
 	eventually(t, 5*time.Second, "the newer value everywhere", all("small", "two"))
@@ -171,15 +183,15 @@ func TestReplicatedChangesReachEveryNode(t *testing.T) {
 	big := strings.Repeat("x", 200_000)
 	b.set("big", big)
 	eventually(t, 5*time.Second, "a 200 kB change everywhere", all("big", big))
-	if b.x.st.ReliableSends.Load() != 2 {
-		t.Fatalf("big change sent %d times over the stream, want 2", b.x.st.ReliableSends.Load())
+	if b.x.Stats().ReliableSends != 2 {
+		t.Fatalf("big change sent %d times over the stream, want 2", b.x.Stats().ReliableSends)
 	}
 
 	for i := range 2000 {
 		a.set("burst"+strconv.Itoa(i), strings.Repeat("v", 100))
 	}
 	eventually(t, 10*time.Second, "a burst of 2000 changes everywhere", func() bool { return b.lww.len() == 2002 && c.lww.len() == 2002 })
-	if got := a.x.st.Broadcasts.Load(); got > 200 {
+	if got := a.x.Stats().Broadcasts; got > 200 {
 		t.Fatalf("%d changes of the burst were gossiped one by one", got)
 	}
 }
@@ -217,6 +229,42 @@ func TestReplicatedStateOnJoin(t *testing.T) {
 	})
 }
 
+// A node that lost a change (gossip is UDP) gets it within seconds: nodes
+// gossip their state's hash and send their state to a node whose hash
+// stays different, long before the next push/pull (30 s here).
+func TestReplicatedLossRepairedByDigests(t *testing.T) {
+	t.Parallel()
+	a := startReplNodeTiming(t, testKey, "1", nil, LANTiming())
+	b := startReplNodeTiming(t, testKey, "2", nil, LANTiming())
+	c := startReplNodeTiming(t, testKey, "3", nil, LANTiming())
+	b.join(t, a)
+	c.join(t, a)
+	for _, n := range []*replNode{a, b, c} {
+		waitFor(t, n.g, "three members", func() bool { return len(n.g.Members()) == 3 })
+	}
+	c.lww.mu.Lock()
+	c.lww.lose = 1
+	c.lww.mu.Unlock()
+	// Too large for gossip: sent once over the stream, which c loses.
+	big := strings.Repeat("v", 5000)
+	a.set("lost", big)
+	eventually(t, 5*time.Second, "the change at b", func() bool { return b.lww.get("lost") == big })
+	eventually(t, 5*time.Second, "c losing it", func() bool {
+		c.lww.mu.Lock()
+		defer c.lww.mu.Unlock()
+		return c.lww.lost > 0
+	})
+	c.lww.mu.Lock()
+	c.lww.lose = 0
+	c.lww.mu.Unlock()
+	start := time.Now()
+	eventually(t, 8*time.Second, "the lost change at c", func() bool { return c.lww.get("lost") == big })
+	if a.x.Stats().Repairs+b.x.Stats().Repairs == 0 {
+		t.Fatal("repaired without a digest repair")
+	}
+	t.Logf("repaired %v after c stopped losing messages", time.Since(start))
+}
+
 // memberlist's callbacks return at once while Merge is stuck (on a disk
 // commit, say); received frames wait in a bounded backlog.
 func TestReplicatorCallbacksNeverBlock(t *testing.T) {
@@ -252,7 +300,7 @@ func TestReplicatorCallbacksNeverBlock(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a delegate callback blocked while Merge was stuck")
 	}
-	if n.x.st.Dropped.Load() == 0 {
+	if n.x.Stats().Dropped == 0 {
 		t.Fatal("20 MiB were buffered while Merge was stuck (backlog of 4 MiB not bounded)")
 	}
 	release()
