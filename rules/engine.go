@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -257,8 +258,10 @@ func (e *Engine) nextVersion(now int64) uint64 {
 
 // apply commits changes durably, updates memory and rebuilds; it skips a
 // change that is not newer than what is stored (so applying one twice,
-// or out of order, is harmless). Caller holds e.mu. It returns the
-// changes applied.
+// or out of order, is harmless). A change from another node that is not
+// newer but not in the audit log yet (it arrived after its successor) is
+// recorded there, superseded. Caller holds e.mu. It returns the changes
+// applied.
 func (e *Engine) apply(chs []*Change) ([]*Change, error) {
 	var applied []*Change
 	var audits []*AuditEntry
@@ -270,6 +273,16 @@ func (e *Engine) apply(chs []*Change) ([]*Change, error) {
 			prev = e.objects[k]
 		}
 		if !ch.newer(prev) {
+			if ch.Origin != prev.Origin || ch.Version != prev.Version {
+				if !e.db.audited(ch) && !slices.ContainsFunc(audits, func(a *AuditEntry) bool {
+					return a.Kind == ch.Kind && a.ID == ch.ID && a.Version == ch.Version && a.Origin == ch.Origin
+				}) {
+					audits = append(audits, &AuditEntry{
+						At: ch.At, Actor: ch.Actor, Action: ch.Action, Kind: ch.Kind, ID: ch.ID,
+						Version: ch.Version, Origin: ch.Origin, Before: json.RawMessage("null"), After: ch.object(), Superseded: true,
+					})
+				}
+			}
 			continue
 		}
 		pending[k] = ch
@@ -282,6 +295,11 @@ func (e *Engine) apply(chs []*Change) ([]*Change, error) {
 			At: ch.At, Actor: ch.Actor, Action: ch.Action, Kind: ch.Kind, ID: ch.ID,
 			Version: ch.Version, Origin: ch.Origin, Before: before.object(), After: ch.object(),
 		})
+	}
+	if len(applied) == 0 && len(audits) > 0 {
+		if err := e.db.commit(nil, audits); err != nil {
+			return nil, fmt.Errorf("rules: commit: %w", err)
+		}
 	}
 	if len(applied) == 0 {
 		return nil, nil

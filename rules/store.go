@@ -82,6 +82,18 @@ type AuditEntry struct {
 	Origin  string          `json:"origin"`
 	Before  json.RawMessage `json:"before"`
 	After   json.RawMessage `json:"after"`
+	// Superseded: the change reached this node after a newer version of
+	// the object had (gossip does not keep order): recorded as history,
+	// not applied. Before is then null.
+	Superseded bool `json:"superseded,omitempty"`
+}
+
+// auditKey identifies the change an audit entry records (object, version,
+// origin): a change is recorded at most once per node.
+func auditKey(kind, id string, version uint64, origin string) []byte {
+	k := append(objectKey(kind, id), 0)
+	k = binary.BigEndian.AppendUint64(k, version)
+	return append(k, origin...)
 }
 
 // store is the durable side: a bbolt file with every object's latest
@@ -96,6 +108,8 @@ type store struct {
 var (
 	bucketObjects = []byte("objects")
 	bucketAudit   = []byte("audit")
+	// bucketAudited indexes the audit log by auditKey (value: its seq).
+	bucketAudited = []byte("audited")
 )
 
 func openStore(path string, maxAudit int) (*store, error) {
@@ -116,7 +130,21 @@ func openStore(path string, maxAudit int) (*store, error) {
 			return err
 		}
 		s.audits = b.Stats().KeyN
-		return nil
+		if tx.Bucket(bucketAudited) != nil {
+			return nil
+		}
+		// A store from before the index: build it.
+		idx, err := tx.CreateBucket(bucketAudited)
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var a AuditEntry
+			if err := json.Unmarshal(v, &a); err != nil {
+				return fmt.Errorf("audit entry %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			return idx.Put(auditKey(a.Kind, a.ID, a.Version, a.Origin), k)
+		})
 	})
 	if err != nil {
 		db.Close()
@@ -161,6 +189,7 @@ func (s *store) commit(chs []*Change, audits []*AuditEntry) error {
 			}
 		}
 		b := tx.Bucket(bucketAudit)
+		idx := tx.Bucket(bucketAudited)
 		for _, a := range audits {
 			seq, err := b.NextSequence()
 			if err != nil {
@@ -174,17 +203,29 @@ func (s *store) commit(chs []*Change, audits []*AuditEntry) error {
 			if err := b.Put(seqKey(seq), v); err != nil {
 				return err
 			}
+			if err := idx.Put(auditKey(a.Kind, a.ID, a.Version, a.Origin), seqKey(seq)); err != nil {
+				return err
+			}
 		}
 		n := s.audits + len(audits)
 		// Keep the newest maxAudit entries. Keys are collected first:
 		// deleting under a moving cursor can skip keys.
-		var old [][]byte
+		var old, oldIdx [][]byte
 		c := b.Cursor()
-		for k, _ := c.First(); k != nil && n-len(old) > s.maxAudit; k, _ = c.Next() {
+		for k, v := c.First(); k != nil && n-len(old) > s.maxAudit; k, v = c.Next() {
 			old = append(old, k)
+			var a AuditEntry
+			if json.Unmarshal(v, &a) == nil {
+				oldIdx = append(oldIdx, auditKey(a.Kind, a.ID, a.Version, a.Origin))
+			}
 		}
 		for _, k := range old {
 			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		for _, k := range oldIdx {
+			if err := idx.Delete(k); err != nil {
 				return err
 			}
 		}
@@ -195,6 +236,17 @@ func (s *store) commit(chs []*Change, audits []*AuditEntry) error {
 		s.audits = kept
 	}
 	return err
+}
+
+// audited reports whether the audit log records ch (as kept: entries
+// beyond MaxAudit are forgotten).
+func (s *store) audited(ch *Change) bool {
+	found := false
+	s.db.View(func(tx *bolt.Tx) error {
+		found = tx.Bucket(bucketAudited).Get(auditKey(ch.Kind, ch.ID, ch.Version, ch.Origin)) != nil
+		return nil
+	})
+	return found
 }
 
 func seqKey(seq uint64) []byte {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/rlserver/rlserver/engine"
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestChangesSurviveReopenWithTheirAudit(t *testing.T) {
@@ -113,6 +114,42 @@ func TestAuditIsCapped(t *testing.T) {
 	if len(a) != 5 || a[0].Seq != 12 || a[4].Seq != 8 {
 		t.Fatalf("audit kept %d entries: %s", len(a), dump(a))
 	}
+	// The index of audited changes is trimmed with the log.
+	n := 0
+	e.db.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketAudited).Stats().KeyN
+		return nil
+	})
+	if n != 5 {
+		t.Fatalf("%d changes indexed for 5 audit entries", n)
+	}
+}
+
+// A store written before the audit index gets one at open: changes it
+// audited are not audited again when they arrive from another node.
+func TestAuditIndexBuiltForOlderStores(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "r.db")
+	e, err := Open(Config{Counters: engine.NewStore(4), Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent []Change
+	e.OnChange(func(ch Change) { sent = append(sent, ch) })
+	mustRule(t, e, `{"id":"r","limit":1,"window":"1s"}`)
+	lim := int64(2)
+	e.UpdateRule("r", &RuleSpec{Limit: &lim}, "t", t0+1)
+	e.db.db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketAudited) })
+	e.Close()
+	e, err = Open(Config{Counters: engine.NewStore(4), Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.ApplyEncoded(EncodeChanges(sent...))
+	if a, _, _ := e.Audit(AuditQuery{}); len(a) != 2 {
+		t.Fatalf("audit after reopening and replaying: %s", dump(a))
+	}
 }
 
 func TestRemoteChangesLastWriterWins(t *testing.T) {
@@ -136,8 +173,17 @@ func TestRemoteChangesLastWriterWins(t *testing.T) {
 	if r, _ := b.Rule("r"); r.Limit != 9 {
 		t.Fatalf("b has limit %d", r.Limit)
 	}
-	if au, _, _ := b.Audit(AuditQuery{}); len(au) != 1 || au[0].Origin != "a" {
+	// Every change is in b's audit log once, the late one as superseded
+	// history; a repeat adds nothing.
+	au, _, _ := b.Audit(AuditQuery{})
+	if len(au) != 2 || au[0].Origin != "a" || !au[0].Superseded || au[0].Action != "create" || string(au[0].Before) != "null" ||
+		au[1].Superseded || au[1].Action != "update" {
 		t.Fatalf("b's audit: %s", dump(au))
+	}
+	b.ApplyRemote(sent[0])
+	b.ApplyEncoded(EncodeChanges(sent...))
+	if au, _, _ := b.Audit(AuditQuery{}); len(au) != 2 {
+		t.Fatalf("repeated changes were audited again: %s", dump(au))
 	}
 	// A delete on b beats a's older update arriving late.
 	b.OnChange(func(ch Change) { sent = append(sent, ch) })
