@@ -58,6 +58,9 @@ type ClusterConfig struct {
 	ForwardTimeout time.Duration
 	// Timing is memberlist's failure detection; zero is shard.LANTiming.
 	Timing shard.Timing
+	// Replicator, when set, spreads replicated state (the rules) over
+	// this node's gossip.
+	Replicator *shard.Replicator
 }
 
 func (cc *ClusterConfig) validate() error {
@@ -197,7 +200,7 @@ func (s *Server) startCluster() error {
 	s.initInternal(&cl.loopClient)
 	s.initInternal(&cl.retryClient)
 	g, err := shard.NewGossip(shard.GossipConfig{Self: cl.self, BindAddr: s.cfg.Bind, BindPort: cc.Port,
-		AdvertiseAddr: cc.AdvertiseAddr, Key: cc.Key, Timing: cc.Timing, Log: s.log})
+		AdvertiseAddr: cc.AdvertiseAddr, Key: cc.Key, Timing: cc.Timing, Log: s.log, Replicator: cc.Replicator})
 	if err != nil {
 		return err
 	}

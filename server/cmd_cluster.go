@@ -193,6 +193,10 @@ func (cl *cluster) info(s *Server) []string {
 	}
 	cl.mu.Unlock()
 	n := func(v int64) string { return strconv.FormatInt(v, 10) }
+	var rs shard.ReplicatorStats
+	if cl.cfg.Replicator != nil {
+		rs = cl.cfg.Replicator.Stats()
+	}
 	return []string{
 		"cluster_enabled", "1",
 		"cluster_node_id", cl.id,
@@ -224,6 +228,16 @@ func (cl *cluster) info(s *Server) []string {
 		"cluster_handoff_failures", n(st.handoffFailures.Load()),
 		"cluster_handoff_slots_received", n(st.importedSlots.Load()),
 		"cluster_handoff_keys_received", n(st.importedKeys.Load()),
+		"cluster_rules_gossiped", n(rs.Broadcasts),
+		"cluster_rules_regossiped", n(rs.Rebroadcasts),
+		"cluster_rules_streamed", n(rs.ReliableSends),
+		"cluster_rules_stream_errors", n(rs.SendErrors),
+		"cluster_rules_received", n(rs.Received),
+		"cluster_rules_merged", n(rs.Merged),
+		"cluster_rules_merge_errors", n(rs.MergeErrors),
+		"cluster_rules_states_same", n(rs.StatesSkipped),
+		"cluster_rules_dropped", n(rs.Dropped),
+		"cluster_rules_repairs", n(rs.Repairs),
 	}
 }
 

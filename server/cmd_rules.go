@@ -31,9 +31,14 @@ func (s *Server) MemoryFull() bool {
 
 // SetRules connects the rules engine that RL.CHECK and RL.RULES answer
 // from. Call it before Serve; until then they answer an error.
+// In cluster mode the engine's counters are routed to the nodes that hold
+// them (see cluster_rules.go).
 func (s *Server) SetRules(e *rules.Engine) {
 	s.cmds["rl.check"].run = rlCheck(e)
 	s.cmds["rl.rules"].run = rlRules(e)
+	if s.cfg.Cluster != nil {
+		e.SetPlacement(rulePlacement{s})
+	}
 }
 
 func cmdNoRules(s *Server, c *Client, args [][]byte, now int64) {
@@ -122,38 +127,101 @@ func rlCheck(e *rules.Engine) handler {
 			c.out = appendError(c.out, "ERR RL.CHECK cannot run under a partial lock set (inside a script)")
 			return
 		}
+		opt := rules.CheckOptions{Locked: locked, NoNewKeys: c.overLimit}
 		d := decisionPool.Get().(*rules.Decision)
-		defer decisionPool.Put(d)
-		err := e.Check(&q, now, d, rules.CheckOptions{Locked: locked, NoNewKeys: c.overLimit})
-		switch {
-		case errors.Is(err, rules.ErrOOM):
-			c.out = appendError(c.out, errOOM)
-			return
-		case err != nil:
-			c.out = appendError(c.out, "ERR "+err.Error())
+		if s.cl == nil || locked {
+			err := e.Check(&q, now, d, opt)
+			c.out = appendCheck(c.out, d, err)
+			decisionPool.Put(d)
 			return
 		}
-		limited := int64(0)
-		if !d.Allowed {
-			limited = 1
+		// In a cluster the counters may be held by other nodes: the reply
+		// then fills a hole in the client's output when they have
+		// answered, as a forwarded command's does, and the event loop goes
+		// on.
+		rq := new(rules.Request)
+		*rq = q
+		a := &asyncCheck{f: fwdReply{s: s, c: c}}
+		sync, err := e.CheckAsync(rq, now, d, opt, func(err error) {
+			out := appendCheck(nil, d, err)
+			decisionPool.Put(d)
+			a.answer(out)
+		})
+		if sync {
+			c.out = appendCheck(c.out, d, err)
+			decisionPool.Put(d)
+			return
 		}
-		c.out = redcon.AppendArray(c.out, 6)
-		c.out = redcon.AppendInt(c.out, limited)
-		c.out = redcon.AppendInt(c.out, d.Limit)
-		c.out = redcon.AppendInt(c.out, d.Remaining)
-		c.out = redcon.AppendInt(c.out, d.RetryAfter)
-		c.out = redcon.AppendInt(c.out, d.ResetAfter)
-		switch {
-		case d.Entry != nil && d.Reason == rules.ReasonDenyList:
-			c.out = redcon.AppendBulkString(c.out, "deny:"+d.Entry.ID)
-		case d.Entry != nil:
-			c.out = redcon.AppendBulkString(c.out, "allow:"+d.Entry.ID)
-		case d.Rule != nil:
-			c.out = redcon.AppendBulkString(c.out, d.Rule.ID)
-		default:
-			c.out = redcon.AppendBulkString(c.out, "")
-		}
+		a.wait(s, c)
 	}
+}
+
+// asyncCheck is an RL.CHECK waiting for other nodes: a hole in the
+// client's output. The answer may come before the hole is made (from
+// this goroutine, when a node is known to be down); it is then written
+// in place.
+type asyncCheck struct {
+	f     fwdReply
+	mu    sync.Mutex
+	held  bool   // the hole is in c.fwdq
+	early []byte // the answer, when it came first
+}
+
+// wait makes the hole, or writes an answer that already came (owner).
+func (a *asyncCheck) wait(s *Server, c *Client) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.early != nil {
+		c.out = append(c.out, a.early...)
+		return
+	}
+	s.hold(c, &a.f)
+	a.held = true
+}
+
+// answer fills the hole (any goroutine).
+func (a *asyncCheck) answer(out []byte) {
+	a.mu.Lock()
+	if !a.held {
+		a.early = out
+		a.mu.Unlock()
+		return
+	}
+	a.mu.Unlock()
+	a.f.c.complete(&a.f, out)
+}
+
+// appendCheck writes RL.CHECK's reply for d, or err's.
+func appendCheck(b []byte, d *rules.Decision, err error) []byte {
+	switch {
+	case errors.Is(err, rules.ErrOOM):
+		return appendError(b, errOOM)
+	case errors.Is(err, rules.ErrRemote):
+		return appendError(b, "ERR RL.CHECK inside MULTI or a script needs every counter of the request on this node; the rules' counters are held by other nodes")
+	case err != nil && (strings.HasPrefix(err.Error(), "TRYAGAIN") || strings.HasPrefix(err.Error(), "CLUSTERDOWN")):
+		return appendError(b, err.Error())
+	case err != nil:
+		return appendError(b, "ERR "+err.Error())
+	}
+	limited := int64(0)
+	if !d.Allowed {
+		limited = 1
+	}
+	b = redcon.AppendArray(b, 6)
+	b = redcon.AppendInt(b, limited)
+	b = redcon.AppendInt(b, d.Limit)
+	b = redcon.AppendInt(b, d.Remaining)
+	b = redcon.AppendInt(b, d.RetryAfter)
+	b = redcon.AppendInt(b, d.ResetAfter)
+	switch {
+	case d.Entry != nil && d.Reason == rules.ReasonDenyList:
+		return redcon.AppendBulkString(b, "deny:"+d.Entry.ID)
+	case d.Entry != nil:
+		return redcon.AppendBulkString(b, "allow:"+d.Entry.ID)
+	case d.Rule != nil:
+		return redcon.AppendBulkString(b, d.Rule.ID)
+	}
+	return redcon.AppendBulkString(b, "")
 }
 
 // validationText is a one-line rendering of a validation error.

@@ -88,7 +88,7 @@ func run(argv []string, stderr io.Writer) error {
 	adminToken := fs.String("admin-token", "", "bearer token for the HTTP admin and stats API (empty: admin API off)")
 	rulesFile := fs.String("rules", "", "YAML or JSON file of rules, allow/deny entries and tiers to create or update at start")
 	clusterPort := fs.Int("cluster-port", -1, "gossip port (TCP and UDP) that turns cluster mode on (-1: single node; 0 picks a free one)")
-	nodeName := fs.String("node-name", "", "this node's name in cluster listings (empty: the start of its id)")
+	nodeName := fs.String("node-name", "", "this node's name in cluster listings, rule versions and audit entries; unique in a cluster (empty: the start of its id in cluster mode, else the host name)")
 	join := fs.String("join", "", "gossip addresses of nodes to join, host:port[,host:port...]")
 	advertise := fs.String("advertise-addr", "", "address other nodes and clients reach this node at (empty: --bind)")
 	clusterKey := fs.String("cluster-key", "", "base64 of 16, 24 or 32 random bytes, the same on every node: encrypts gossip and authenticates peers (required in cluster mode)")
@@ -175,6 +175,15 @@ func run(argv []string, stderr io.Writer) error {
 		default:
 			return fmt.Errorf("--gossip-profile: want lan or fast, got %q", *gossipProfile)
 		}
+		if cc.NodeName == "" {
+			// The cluster's default name, decided here so that the rules
+			// engine records the same one in versions and audit entries.
+			id, err := shard.LoadID(cfg.DataDir)
+			if err != nil {
+				return err
+			}
+			cc.NodeName = id[:8]
+		}
 		cfg.Cluster = cc
 	} else if *join != "" || *clusterKey != "" || *redirect {
 		return errors.New("--join, --cluster-key and --cluster-redirect need --cluster-port")
@@ -212,18 +221,30 @@ func run(argv []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The rules engine opens before the cluster starts: joining exchanges
+	// its state with the other nodes.
+	node := *nodeName
+	var rep *shard.Replicator
+	repl := &replicatedRules{}
+	if cfg.Cluster != nil {
+		node = cfg.Cluster.NodeName
+		rep = shard.NewReplicator(repl, log)
+		cfg.Cluster.Replicator = rep
+	} else if node == "" {
+		node, _ = os.Hostname()
+	}
+	re, err := openRules(srv, cfg, *rulesFile, node, rep, log)
+	if err != nil {
+		return err
+	}
+	defer re.Close()
+	repl.e = re
+	srv.SetRules(re)
 	if err := srv.Listen(); err != nil {
 		return err
 	}
 	srv.RegisterMetrics(reg) // after Listen: the cluster has started
 	state.SetJoinCheck(srv.ClusterJoined)
-	re, err := openRules(srv, cfg, *rulesFile, log)
-	if err != nil {
-		srv.Close(context.Background())
-		return err
-	}
-	defer re.Close()
-	srv.SetRules(re)
 	reg.SetRules(ruleSource{re})
 
 	var web *httpapi.Server

@@ -13,13 +13,16 @@ import (
 	"github.com/rlserver/rlserver/metrics"
 	"github.com/rlserver/rlserver/rules"
 	"github.com/rlserver/rlserver/server"
+	"github.com/rlserver/rlserver/shard"
 )
 
 // openRules opens the rules engine on the server's store: its database
 // is rules.db in the data directory (a temporary one without a data
 // directory, so nothing survives a restart), and file, when given, is
-// applied at start.
-func openRules(srv *server.Server, cfg server.Config, file string, log *slog.Logger) (*rules.Engine, error) {
+// applied at start. node names this node in versions and audit entries.
+// In a cluster every local change is broadcast through rep, the file's
+// included.
+func openRules(srv *server.Server, cfg server.Config, file, node string, rep *shard.Replicator, log *slog.Logger) (*rules.Engine, error) {
 	path := ""
 	if cfg.DataDir != "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
@@ -29,7 +32,6 @@ func openRules(srv *server.Server, cfg server.Config, file string, log *slog.Log
 	} else {
 		log.Warn("no --data-dir: rule changes will not survive a restart")
 	}
-	node, _ := os.Hostname()
 	re, err := rules.Open(rules.Config{
 		Counters:    srv.Store(),
 		Path:        path,
@@ -39,6 +41,11 @@ func openRules(srv *server.Server, cfg server.Config, file string, log *slog.Log
 	})
 	if err != nil {
 		return nil, err
+	}
+	if rep != nil {
+		re.OnChange(func(ch rules.Change) {
+			rep.Broadcast(ch.Kind+"/"+ch.ID, rules.EncodeChanges(ch))
+		})
 	}
 	if file != "" {
 		f, err := rules.LoadFile(file, rules.Limits{MaxLogLimit: int64(cfg.MaxLogLimit)})
@@ -55,6 +62,15 @@ func openRules(srv *server.Server, cfg server.Config, file string, log *slog.Log
 	}
 	return re, nil
 }
+
+// replicatedRules is the rules engine as the cluster's replicated state:
+// every node keeps all rules, lists and tiers, and merges others' changes
+// last-writer-wins (rules.Engine.ApplyEncoded). e is set before the
+// cluster starts.
+type replicatedRules struct{ e *rules.Engine }
+
+func (r *replicatedRules) State() []byte                   { return r.e.EncodedState() }
+func (r *replicatedRules) Merge(bs ...[]byte) (int, error) { return r.e.ApplyEncoded(bs...) }
 
 // rulesCommand runs "rlserver rules check FILE": validate a rules file
 // without starting, one line per problem.
