@@ -21,10 +21,10 @@ func testCatalog(t testing.TB) *Catalog {
 		{Name: "keys", Categories: []string{"keyspace", "read", "slow", "dangerous"}},
 		{Name: "cl.throttle", Categories: []string{"limiter", "write", "fast"}},
 		{Name: "cl.peek", Categories: []string{"limiter", "read", "fast"}},
-		{Name: "config", Categories: []string{"admin", "slow", "dangerous"}},
+		{Name: "config", Categories: []string{"admin", "slow", "dangerous"}, Subs: []string{"get", "set"}},
 		{Name: "ping", Categories: []string{"connection", "fast"}},
 		{Name: "auth", Categories: []string{"connection", "fast"}},
-		{Name: "client", Categories: []string{"connection", "slow"}},
+		{Name: "client", Categories: []string{"connection", "slow"}, Subs: []string{"id", "getname", "setname"}},
 		{Name: "info", Categories: []string{"slow", "dangerous"}},
 	})
 	if err != nil {
@@ -115,7 +115,12 @@ func TestRuleErrors(t *testing.T) {
 		{"+@nocat", "Error in ACL SETUSER modifier '+@nocat': Unknown command or category name in ACL"},
 		{"+nocmd", "Error in ACL SETUSER modifier '+nocmd': Unknown command or category name in ACL"},
 		{"+@all2", "Error in ACL SETUSER modifier '+@all2': Unknown command or category name in ACL"},
-		{"+client|kill", "Error in ACL SETUSER modifier '+client|kill': Subcommand rules (command|subcommand) are not supported by rlserver: allow or deny the whole command"},
+		{"+client|kill", "Error in ACL SETUSER modifier '+client|kill': Unknown command or category name in ACL"},
+		{"+config|", "Error in ACL SETUSER modifier '+config|': Syntax error"},
+		{"+|get", "Error in ACL SETUSER modifier '+|get': Unknown command or category name in ACL"},
+		{"+config|get|x", "Error in ACL SETUSER modifier '+config|get|x': Allowing first-arg of a subcommand is not supported"},
+		{"-config|get|x", "Error in ACL SETUSER modifier '-config|get|x': Unknown command or category name in ACL"},
+		{"+get|foo", "Error in ACL SETUSER modifier '+get|foo': First-arg rules (command|argument) are not supported by rlserver: the command has no subcommands; allow or deny the whole command"},
 		{"(~x +get)", "Error in ACL SETUSER modifier '(~x +get)': Selectors are not supported by rlserver"},
 		{"", "Error in ACL SETUSER modifier '': Syntax error"},
 	}
@@ -148,6 +153,64 @@ func TestRuleErrors(t *testing.T) {
 		if err := reg.SetUser(name, []string{"on"}); err == nil || err.Error() != "Usernames can't contain spaces or null characters" {
 			t.Errorf("name %q: %v", name, err)
 		}
+	}
+}
+
+// TestSubcommandRules: +cmd|sub and -cmd|sub grant and take one
+// subcommand; a rule on the command, or on a category, covers its
+// subcommands. The ACL LIST lines were recorded from Redis 7.0.15 for the
+// same rules (ACL SETUSER t reset ...).
+func TestSubcommandRules(t *testing.T) {
+	cat := testCatalog(t)
+	id := func(name string) int {
+		i, ok := cat.ID(name)
+		if !ok {
+			t.Fatalf("no id for %s", name)
+		}
+		return i
+	}
+	cases := []struct {
+		rules []string
+		want  string
+		can   []string
+		cant  []string
+	}{
+		{[]string{"+@all", "-config|set"}, "+@all -config|set", []string{"config", "config|get", "get"}, []string{"config|set"}},
+		{[]string{"+config|get"}, "-@all +config|get", []string{"config|get"}, []string{"config", "config|set"}},
+		{[]string{"+config|get", "+config"}, "-@all +config", []string{"config", "config|get", "config|set"}, nil},
+		{[]string{"+config", "-config|set"}, "-@all +config -config|set", []string{"config", "config|get"}, []string{"config|set"}},
+		{[]string{"+config|get", "-config"}, "-@all", nil, []string{"config", "config|get", "config|set"}},
+		{[]string{"+config|get", "+config|set"}, "-@all +config|get +config|set", []string{"config|get", "config|set"}, []string{"config"}},
+		{[]string{"+@all", "-config|set", "+config|set"}, "+@all", []string{"config|set"}, nil},
+		{[]string{"-config|set"}, "-@all", nil, []string{"config|set"}},
+		{[]string{"+@admin", "-config|get"}, "-@all +@admin -config|get", []string{"config", "config|set"}, []string{"config|get", "get"}},
+		{[]string{"+client|id", "+client|setname", "-client|id"}, "-@all +client|setname", []string{"client|setname"}, []string{"client|id", "client"}},
+		{[]string{"+CONFIG|Get"}, "-@all +config|get", []string{"config|get"}, nil},
+		{[]string{"+@connection", "-client"}, "-@all +@connection -client", []string{"ping"}, []string{"client", "client|id"}},
+	}
+	for _, tc := range cases {
+		u, err := Build(cat, "t", nil, append([]string{"reset"}, tc.rules...))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.rules, err)
+		}
+		want := "user t off sanitize-payload resetchannels " + tc.want
+		if got := u.Describe(); got != want {
+			t.Errorf("%q:\n got %s\nwant %s", tc.rules, got, want)
+		}
+		for _, n := range tc.can {
+			if !u.CanRun(id(n)) {
+				t.Errorf("%q: cannot run %s", tc.rules, n)
+			}
+		}
+		for _, n := range tc.cant {
+			if u.CanRun(id(n)) {
+				t.Errorf("%q: can run %s", tc.rules, n)
+			}
+		}
+	}
+	// ACL CAT lists commands, not their subcommands.
+	if got, _ := cat.CategoryCommands("admin"); !slices.Equal(got, []string{"config"}) {
+		t.Errorf("ACL CAT admin = %v", got)
 	}
 }
 
@@ -408,6 +471,7 @@ func FuzzRules(f *testing.F) {
 	f.Add(`+@all -@dangerous +keys "~a\"b" '&c d' nopass`)
 	f.Add("reset allkeys allchannels allcommands skip-sanitize-payload #" + strings.Repeat("ab", 32))
 	f.Add("~a ~* %RW~x +@read +@write -@read -get +get")
+	f.Add("+@all -config|set +client|id -client +config|get -config +config|set")
 	cat := testCatalog(f)
 	f.Fuzz(func(t *testing.T, line string) {
 		rules, err := SplitArgs(line)

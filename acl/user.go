@@ -173,7 +173,8 @@ var (
 	errKeyAfterAll = errors.New("Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns")
 	errChanAfter   = errors.New("Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does not have any effect. Try 'resetchannels' to start with an empty list of channels")
 	errSelectors   = errors.New("Selectors are not supported by rlserver")
-	errSubcommands = errors.New("Subcommand rules (command|subcommand) are not supported by rlserver: allow or deny the whole command")
+	errFirstArg    = errors.New("First-arg rules (command|argument) are not supported by rlserver: the command has no subcommands; allow or deny the whole command")
+	errFirstArgSub = errors.New("Allowing first-arg of a subcommand is not supported")
 )
 
 // RuleError is a rule that could not be applied; its message is Redis's.
@@ -306,15 +307,8 @@ func (u *User) apply(rule string) error {
 			if _, ok := u.cat.cats[r.name]; !ok {
 				return errUnknownName
 			}
-		} else {
-			if _, ok := u.cat.ids[r.name]; !ok {
-				if i := strings.IndexByte(r.name, '|'); i > 0 {
-					if _, ok := u.cat.ids[r.name[:i]]; ok {
-						return errSubcommands
-					}
-				}
-				return errUnknownName
-			}
+		} else if err := u.cat.checkCommandRule(r); err != nil {
+			return err
 		}
 		return u.applyCommand(r)
 	}
@@ -392,11 +386,16 @@ func (u *User) applyCommand(r cmdRule) error {
 	want := u.replay(rules)
 	// Drop rules (never the first, +@all or -@all) whose removal changes
 	// nothing; later rules first, so the survivors are the earliest
-	// sufficient ones.
-	for i := len(rules) - 1; i >= 1; i-- {
-		without := slices.Delete(slices.Clone(rules), i, i+1)
-		if slices.Equal(u.replay(without), want) {
-			rules = without
+	// sufficient ones. Dropping one can make another redundant (-config
+	// after +config|get is needed until +config|get goes), hence the
+	// passes until one drops nothing.
+	for dropped := true; dropped; {
+		dropped = false
+		for i := len(rules) - 1; i >= 1; i-- {
+			without := slices.Delete(slices.Clone(rules), i, i+1)
+			if slices.Equal(u.replay(without), want) {
+				rules, dropped = without, true
+			}
 		}
 	}
 	u.cmdRules, u.cmds = rules, want
@@ -418,11 +417,12 @@ func (u *User) replay(rules []cmdRule) bits {
 			}
 			continue
 		}
+		// A command's rule covers its subcommands; a subcommand's rule
+		// only itself.
 		id := u.cat.ids[r.name]
-		if r.allow {
-			b[id>>6] |= 1 << (id & 63)
-		} else {
-			b[id>>6] &^= 1 << (id & 63)
+		b.set(id, r.allow)
+		for _, sid := range u.cat.subs[id] {
+			b.set(sid, r.allow)
 		}
 	}
 	return b

@@ -86,9 +86,43 @@ func newACLCatalog(cmds map[string]*command) (*acl.Catalog, error) {
 	list := make([]acl.Command, len(names))
 	for i, n := range names {
 		cmds[n].aclID = i
-		list[i] = acl.Command{Name: n, Categories: aclCategories(cmds[n])}
+		list[i] = acl.Command{Name: n, Categories: aclCategories(cmds[n]), Subs: cmds[n].subs}
 	}
-	return acl.NewCatalog(list)
+	cat, err := acl.NewCatalog(list)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		cmd := cmds[n]
+		if len(cmd.subs) == 0 {
+			continue
+		}
+		cmd.subACL = make(map[string]int, len(cmd.subs))
+		for _, sub := range cmd.subs {
+			cmd.subACL[sub], _ = cat.ID(n + "|" + sub)
+		}
+	}
+	return cat, nil
+}
+
+// aclIDFor is the catalog id args run as: the subcommand's for a known
+// subcommand, the command's otherwise (no subcommands, or one the handler
+// will refuse as unknown).
+func (cmd *command) aclIDFor(args [][]byte) int {
+	if cmd.subACL == nil || len(args) < 2 || len(args[1]) > 32 {
+		return cmd.aclID
+	}
+	var buf [32]byte
+	for i, ch := range args[1] {
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		buf[i] = ch
+	}
+	if id, ok := cmd.subACL[string(buf[:len(args[1])])]; ok {
+		return id
+	}
+	return cmd.aclID
 }
 
 // keyAccess is what a command needs of its keys: reading commands need
@@ -111,7 +145,7 @@ func keyAccess(cmd *command) acl.Access {
 // allowed; denied is the argument index of the key at fault (0 for the
 // command itself).
 func aclDenied(u *acl.User, cmd *command, args [][]byte) (msg string, denied int) {
-	if !u.CanRun(cmd.aclID) && cmd.flags&flagNoAuth == 0 {
+	if !u.CanRun(cmd.aclIDFor(args)) && cmd.flags&flagNoAuth == 0 {
 		return errNoPermCmd(cmd, args), 0
 	}
 	if u.AllKeys() {

@@ -50,9 +50,11 @@ type command struct {
 	// ("client|list"); subNames maps each to that name.
 	subs     []string
 	subNames map[string]*string
-	// aclID is the command's bit in ACL users' permission sets, set once
-	// when the server builds its ACL catalog (newACLCatalog).
-	aclID int
+	// aclID is the command's bit in ACL users' permission sets, and
+	// subACL each subcommand's, set once when the server builds its ACL
+	// catalog (newACLCatalog).
+	aclID  int
+	subACL map[string]int
 }
 
 // subName returns "name|sub" for a known subcommand in args, else nil.

@@ -187,6 +187,33 @@ admin: ACL DELUSER svc
 admin: ACL LIST
 f: AUTH plain anything
 f: GET k
+# Subcommand rules: -config|set takes one subcommand from +@all;
+# +client|getname grants one subcommand of a command otherwise denied.
+admin: ACL SETUSER ops on >o ~* +@all -config|set
+g: AUTH ops o
+g: CONFIG GET timeout
+g: CONFIG SET timeout 0
+g: config Set timeout 0
+admin: ACL GETUSER ops
+admin: ACL DRYRUN ops CONFIG SET timeout 0
+admin: ACL DRYRUN ops CONFIG GET timeout
+admin: ACL SETUSER cli on >c -@all +client|getname +client|setname
+h: AUTH cli c
+h: CLIENT GETNAME
+h: CLIENT SETNAME w
+h: CLIENT GETNAME
+h: CLIENT ID
+h: GET k
+h: MULTI
+admin: ACL SETUSER cli -client|setname
+admin: ACL SETUSER cli +config -config|set
+h: CONFIG GET timeout
+h: CONFIG SET timeout 0
+h: CLIENT SETNAME v
+admin: ACL SETUSER bad +config|nosuch
+admin: ACL SETUSER bad +config|
+admin: ACL SETUSER bad +config|get|x
+admin: ACL SETUSER bad -config|get|x
 `
 
 var helloID = regexp.MustCompile(`(\$2\r\nid\r\n:)\d+`)
