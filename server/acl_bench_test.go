@@ -40,7 +40,7 @@ func aclBenchUser(b *testing.B, s *Server, c *Client) {
 	if err := s.acl.SetUser("svc", []string{"on", ">pw", "~key:*", "+@limiter"}); err != nil {
 		b.Fatal(err)
 	}
-	if !s.authenticate(c, []byte("svc"), []byte("pw")) {
+	if !s.authenticate(c, []byte("AUTH"), []byte("svc"), []byte("pw")) {
 		b.Fatal("auth failed")
 	}
 }

@@ -179,6 +179,8 @@ var aclHelp = []string{
 	"    Show users details in config file format.",
 	"LOAD",
 	"    Reload users from the ACL file.",
+	"LOG [<count> | RESET]",
+	"    Show the ACL log entries.",
 	"SAVE",
 	"    Save the current config to the ACL file.",
 	"SETUSER <username> <attribute> [<attribute> ...]",
@@ -195,7 +197,7 @@ var aclHelp = []string{
 // least), including "acl" and the subcommand.
 var aclSubArity = map[string]int{
 	"cat": -2, "deluser": -3, "dryrun": -4, "getuser": 3, "genpass": -2, "list": 2,
-	"load": 2, "save": 2, "setuser": -3, "users": 2, "whoami": 2, "help": 2,
+	"load": 2, "save": 2, "setuser": -3, "users": 2, "whoami": 2, "help": 2, "log": -2,
 }
 
 func cmdACL(s *Server, c *Client, args [][]byte, now int64) {
@@ -296,6 +298,12 @@ func cmdACL(s *Server, c *Client, args [][]byte, now int64) {
 		c.out = redcon.AppendInt(c.out, int64(len(removed)))
 	case "dryrun":
 		s.aclDryRun(c, args)
+	case "log":
+		if len(args) > 3 {
+			c.out = appendError(c.out, "ERR unknown subcommand or wrong number of arguments for '"+truncate(args[1], 128)+"'. Try ACL HELP.")
+			return
+		}
+		s.aclLogReply(c, args)
 	case "genpass":
 		bits := int64(256)
 		if len(args) > 2 {

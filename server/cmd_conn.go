@@ -44,9 +44,11 @@ func cmdSelect(s *Server, c *Client, args [][]byte, now int64) {
 // authenticate checks a user name and password against the ACL users
 // (in constant time; see acl.Registry.Authenticate) and makes the client
 // that user. It appends nothing.
-func (s *Server) authenticate(c *Client, user, pass []byte) bool {
+// A failure goes to ACL LOG, under the command's name as sent (cmdName).
+func (s *Server) authenticate(c *Client, cmdName, user, pass []byte) bool {
 	h, ok := s.acl.Authenticate(user, pass)
 	if !ok {
+		s.logAuthFailure(c, cmdName, user)
 		return false
 	}
 	c.user.Store(h)
@@ -68,7 +70,7 @@ func cmdAuth(s *Server, c *Client, args [][]byte, now int64) {
 		c.out = appendError(c.out, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
 		return
 	}
-	if !s.authenticate(c, user, pass) {
+	if !s.authenticate(c, args[0], user, pass) {
 		c.out = appendError(c.out, errWrongPass)
 		return
 	}
@@ -104,7 +106,7 @@ func cmdHello(s *Server, c *Client, args [][]byte, now int64) {
 			return
 		}
 	}
-	if user != nil && !s.authenticate(c, user, pass) {
+	if user != nil && !s.authenticate(c, args[0], user, pass) {
 		c.out = appendError(c.out, errWrongPass)
 		return
 	}

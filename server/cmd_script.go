@@ -179,6 +179,7 @@ func (h *scriptHost) Call(args [][]byte, resp int, out []byte) []byte {
 	// The dispatcher's ACL check, in the words Redis uses inside scripts,
 	// and before the read-only check as in Redis.
 	if msg, at := aclDenied(c.user.Load().User(), cmd, args); msg != "" {
+		s.logACLDenied(c, cmd, args, at, aclCtxLua)
 		if at == 0 {
 			return append(out, "-"+errScriptNoPermCmd+"\r\n"...)
 		}

@@ -122,6 +122,7 @@ func (s *Server) configValues() [][2]string {
 		{"cluster-enabled", yesNo(s.cl != nil)},
 		{"slowlog-log-slower-than", strconv.FormatInt(s.slowlog.thresholdUs(), 10)},
 		{"slowlog-max-len", strconv.FormatInt(s.slowlog.maxLen.Load(), 10)},
+		{"acllog-max-len", strconv.FormatInt(s.acllog.maxLen.Load(), 10)},
 		{"latency-monitor-threshold", strconv.FormatInt(s.latency.thresholdMs(), 10)},
 		{"latency-tracking", "yes"},
 	}
@@ -145,6 +146,11 @@ func (s *Server) configSet(name string, value []byte) string {
 	case "latency-monitor-threshold":
 		if ok && v >= 0 {
 			s.latency.setThreshold(v)
+			return ""
+		}
+	case "acllog-max-len":
+		if ok && v >= 0 {
+			s.acllog.setMaxLen(v)
 			return ""
 		}
 	default:
@@ -190,7 +196,7 @@ func cmdConfig(s *Server, c *Client, args [][]byte, now int64) {
 		for i := 2; i < len(args); i += 2 {
 			name := strings.ToLower(string(args[i]))
 			switch name {
-			case "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold":
+			case "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold", "acllog-max-len":
 				if v, ok := parseRedisInt(args[i+1]); !ok || (v < 0 && name != "slowlog-log-slower-than") {
 					c.out = appendError(c.out, "ERR CONFIG SET failed (possibly related to argument '"+name+"') - argument couldn't be parsed into an integer")
 					return

@@ -133,6 +133,9 @@ type Config struct {
 	SlowlogSlowerThan int64
 	// SlowlogMaxLen is how many SLOWLOG entries are kept. Default 128.
 	SlowlogMaxLen int
+	// ACLLogMaxLen is how many ACL LOG entries are kept (Redis's
+	// acllog-max-len). Default 128, as Redis; 0 keeps none.
+	ACLLogMaxLen int
 	// LatencyMonitorThreshold records LATENCY events that take at least
 	// this many milliseconds; 0 (the default, as in Redis) disables it.
 	LatencyMonitorThreshold int64
@@ -164,6 +167,7 @@ func DefaultConfig() Config {
 		MaxTrackedKeys:     1 << 20,
 		SlowlogSlowerThan:  10000,
 		SlowlogMaxLen:      128,
+		ACLLogMaxLen:       128,
 		BusyReplyThreshold: 5e9,
 		LuaMemoryLimit:     256 << 20,
 		MaxLogLimit:        10000,
@@ -231,6 +235,8 @@ func (c Config) Validate() error {
 		return errors.New("tracking-table-max-keys must be at least 1")
 	case c.SlowlogMaxLen < 0:
 		return errors.New("slowlog-max-len must not be negative")
+	case c.ACLLogMaxLen < 0:
+		return errors.New("acllog-max-len must not be negative")
 	case c.LatencyMonitorThreshold < 0:
 		return errors.New("latency-monitor-threshold must not be negative")
 	}

@@ -155,7 +155,12 @@ func (s *Server) executeAt(c *Client, args [][]byte, now int64) {
 	// by the node that received them; internal commands check their own
 	// token.
 	if !c.peer && cmd.group != "internal" {
-		if msg, _ := aclDenied(c.user.Load().User(), cmd, args); msg != "" {
+		if msg, at := aclDenied(c.user.Load().User(), cmd, args); msg != "" {
+			// The client's last command is the denied one, as in Redis
+			// (CLIENT LIST and the log's client-info name it).
+			c.lastName.Store(cmd)
+			c.lastSub.Store(cmd.subName(args))
+			s.logACLDenied(c, cmd, args, at, aclContext(c))
 			s.reject(c, cmd, msg)
 			return
 		}

@@ -88,6 +88,7 @@ func cmdExec(s *Server, c *Client, args [][]byte, now int64) {
 		// peer's forwarded transaction was checked against the client's
 		// user by the node the client is connected to.
 		if msg, at := aclDenied(u, cmd, q); msg != "" && !c.peer {
+			s.logACLDenied(c, cmd, q, at, aclCtxMulti)
 			reason := "no permission to execute the command or subcommand"
 			if at > 0 {
 				reason = "no permission to touch the specified keys"

@@ -39,6 +39,7 @@ type Server struct {
 	rates      rateSampler  // INFO instantaneous_* figures
 	memPeak    atomic.Int64 // INFO used_memory_peak
 	slowlog    slowlog
+	acllog     aclLog
 	// warn logs repeated warnings (clients over limits, panics) once a
 	// minute per kind, with the count of those suppressed.
 	warn    *ratelog.Limiter
@@ -106,6 +107,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.scripts = script.New(script.Config{MemoryLimit: cfg.LuaMemoryLimit, Log: s.scriptLog})
 	s.slowlog.setThreshold(cfg.SlowlogSlowerThan)
 	s.slowlog.maxLen.Store(int64(cfg.SlowlogMaxLen))
+	s.acllog.maxLen.Store(int64(cfg.ACLLogMaxLen))
 	s.latency.setThreshold(cfg.LatencyMonitorThreshold)
 	s.cmds = commandTable()
 	cat, err := newACLCatalog(s.cmds)

@@ -94,7 +94,7 @@ func commandTable() map[string]*command {
 		{name: "latency", arity: -2, flags: flagAdmin | flagDangerous, group: "server", summary: "Latency monitor events and per-command histograms", run: cmdLatency},
 		{name: "info", arity: -1, flags: flagAllKeys | flagDangerous, group: "server", summary: "Server information", run: cmdInfo},
 		{name: "command", arity: -1, subs: []string{"count", "list", "info", "docs"}, group: "server", summary: "Command table introspection", run: cmdCommand},
-		{name: "acl", arity: -2, flags: flagNoSlowlog | flagAdmin | flagNoScript, subs: []string{"cat", "deluser", "dryrun", "getuser", "genpass", "list", "load", "save", "setuser", "users", "whoami", "help"}, group: "server", summary: "Users and their permissions", run: cmdACL},
+		{name: "acl", arity: -2, flags: flagNoSlowlog | flagAdmin | flagNoScript, subs: []string{"cat", "deluser", "dryrun", "getuser", "genpass", "list", "load", "save", "setuser", "users", "whoami", "log", "help"}, group: "server", summary: "Users and their permissions", run: cmdACL},
 		{name: "config", arity: -2, flags: flagAdmin | flagNoScript, subs: []string{"get", "set", "resetstat"}, group: "server", summary: "Read configuration", run: cmdConfig},
 		{name: "time", arity: 1, group: "server", summary: "Server time", run: cmdTime},
 		{name: "save", arity: 1, flags: flagAdmin | flagNoMulti | flagNoScript, group: "server", summary: "Write a snapshot and wait for it", run: cmdSave},

@@ -72,6 +72,7 @@ func run(argv []string, stderr io.Writer) error {
 	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "HTTP API address (check, admin, stats, /health, /metrics, status page); '' turns it off")
 	fs.Int64Var(&cfg.SlowlogSlowerThan, "slowlog-log-slower-than", cfg.SlowlogSlowerThan, "log commands taking at least this many microseconds in SLOWLOG (negative: off, 0: all)")
 	fs.IntVar(&cfg.SlowlogMaxLen, "slowlog-max-len", cfg.SlowlogMaxLen, "SLOWLOG entries kept")
+	fs.IntVar(&cfg.ACLLogMaxLen, "acllog-max-len", cfg.ACLLogMaxLen, "ACL LOG entries kept (denials and failed authentications)")
 	fs.Int64Var(&cfg.LatencyMonitorThreshold, "latency-monitor-threshold", cfg.LatencyMonitorThreshold, "record LATENCY events of at least this many milliseconds (0: off)")
 	metricsAddr := fs.String("metrics-addr", "", "also serve /metrics, /health, /ready and the status page on this address alone (empty: off)")
 	fs.Var((*stringList)(&cfg.Users), "user", "an ACL user, 'name rule rule ...' in Redis's ACL syntax (repeatable; e.g. 'svc on >pass ~rl:* +@limiter')")
