@@ -86,6 +86,7 @@ func newACLCatalog(cmds map[string]*command) (*acl.Catalog, error) {
 	list := make([]acl.Command, len(names))
 	for i, n := range names {
 		cmds[n].aclID = i
+		cmds[n].keyAccess = keyAccess(cmds[n])
 		list[i] = acl.Command{Name: n, Categories: aclCategories(cmds[n]), Subs: cmds[n].subs}
 	}
 	cat, err := acl.NewCatalog(list)
@@ -125,17 +126,49 @@ func (cmd *command) aclIDFor(args [][]byte) int {
 	return cmd.aclID
 }
 
+// keyAccessAsRedis are the commands whose keys Redis 7.0.15 does not
+// guard as "a reading command reads, a writing one reads and writes"
+// (recorded with ACL DRYRUN for %R~* and %W~* users): writes that return
+// nothing of the key's value need write access only; commands that tell
+// only whether a key exists or how big it is need a matching pattern of
+// any access.
+var keyAccessAsRedis = map[string]acl.Access{
+	"set": acl.Write, "setex": acl.Write, "psetex": acl.Write, "setnx": acl.Write,
+	"mset": acl.Write, "msetnx": acl.Write, "del": acl.Write, "unlink": acl.Write,
+	"expire": acl.Write, "expireat": acl.Write, "pexpire": acl.Write, "pexpireat": acl.Write,
+	"persist": acl.Write, "zadd": acl.Write, "zrem": acl.Write,
+	"zremrangebylex": acl.Write, "zremrangebyrank": acl.Write, "zremrangebyscore": acl.Write,
+	"exists": 0, "strlen": 0, "type": 0, "zcard": 0,
+}
+
 // keyAccess is what a command needs of its keys: reading commands need
-// read access; writing commands need read and write access, since most of
-// them (every limiter) also read the state they replace. (Redis grants a
-// pure overwrite or delete with write access alone; rlserver is stricter.)
-// EVAL and EVALSHA may write their keys, so they need both too; EVAL_RO
-// and EVALSHA_RO need read access, as in Redis.
+// read access; writing commands need read and write access, since they
+// (every limiter, INCR, GETDEL) also read what they replace, except
+// those in keyAccessAsRedis. EVAL and EVALSHA may write their keys, so
+// they need both; EVAL_RO and EVALSHA_RO need read access, as in Redis.
 func keyAccess(cmd *command) acl.Access {
+	if a, ok := keyAccessAsRedis[cmd.name]; ok {
+		return a
+	}
 	if cmd.flags&flagWrite != 0 || cmd.flags&flagScript != 0 && !strings.HasSuffix(cmd.name, "_ro") {
 		return acl.Read | acl.Write
 	}
 	return acl.Read
+}
+
+// keyNeed is what args need of their keys: cmd's keyAccess, and read
+// access too for SET ... GET, which returns the old value (Redis's
+// variable key flags).
+func keyNeed(cmd *command, args [][]byte) acl.Access {
+	need := cmd.keyAccess
+	if cmd.name == "set" {
+		for _, a := range args[3:] {
+			if eqFold(a, "get") {
+				need |= acl.Read
+			}
+		}
+	}
+	return need
 }
 
 // aclDenied checks u's permission for a command: one bit test, and a
@@ -151,7 +184,7 @@ func aclDenied(u *acl.User, cmd *command, args [][]byte) (msg string, denied int
 	if u.AllKeys() {
 		return "", 0
 	}
-	need := keyAccess(cmd)
+	need := keyNeed(cmd, args)
 	first, last, step := cmd.keyRange(args)
 	for i := first; first > 0 && i <= last; i += step {
 		if !u.CanAccessKey(args[i], need) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strings"
 
+	"github.com/rlserver/rlserver/acl"
 	"github.com/rlserver/rlserver/engine"
 )
 
@@ -55,6 +56,8 @@ type command struct {
 	// catalog (newACLCatalog).
 	aclID  int
 	subACL map[string]int
+	// keyAccess is what the command needs of its keys (see keyAccess).
+	keyAccess acl.Access
 }
 
 // subName returns "name|sub" for a known subcommand in args, else nil.

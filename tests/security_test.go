@@ -477,3 +477,39 @@ func TestOutputBufferLimit(t *testing.T) {
 		t.Fatalf("the connection was not closed: %v", err)
 	}
 }
+
+// keyAccessCommands are the keyed commands rlserver shares with Redis,
+// with arguments, for TestKeyAccessLikeRedis.
+var keyAccessCommands = []string{
+	"DECR k", "DECRBY k 1", "DEL k", "EXISTS k", "EXPIRE k 1", "EXPIREAT k 1", "EXPIRETIME k",
+	"GET k", "GETDEL k", "GETEX k", "GETEX k EX 10", "INCR k", "INCRBY k 1", "INCRBYFLOAT k 1",
+	"MGET k", "MSET k v", "MSETNX k v", "PERSIST k", "PEXPIRE k 1", "PEXPIREAT k 1", "PEXPIRETIME k",
+	"PSETEX k 1 v", "PTTL k", "SET k v", "SET k v GET", "SET k v NX get", "SETEX k 1 v", "SETNX k v",
+	"STRLEN k", "TTL k", "TYPE k", "UNLINK k", "ZADD k 1 m", "ZADD k INCR 1 m", "ZCARD k",
+	"ZCOUNT k 0 1", "ZINCRBY k 1 m", "ZLEXCOUNT k - +", "ZMSCORE k m", "ZPOPMAX k", "ZPOPMIN k",
+	"ZRANGE k 0 1", "ZRANGEBYLEX k - +", "ZRANGEBYSCORE k 0 1", "ZRANK k m", "ZREM k m",
+	"ZREMRANGEBYLEX k - +", "ZREMRANGEBYRANK k 0 1", "ZREMRANGEBYSCORE k 0 1", "ZREVRANGE k 0 1",
+	"ZREVRANGEBYLEX k + -", "ZREVRANGEBYSCORE k 1 0", "ZREVRANK k m", "ZSCORE k m",
+	"EVAL x 1 k", "EVAL_RO x 1 k", "EVALSHA x 1 k", "EVALSHA_RO x 1 k",
+}
+
+// TestKeyAccessLikeRedis: for users allowed only to read (%R~*), only to
+// write (%W~*) or to do either with other keys (~other), ACL DRYRUN of
+// every keyed command rlserver shares with Redis answers as Redis 7.0.15
+// does, and so do the commands themselves.
+func TestKeyAccessLikeRedis(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString("admin: ACL SETUSER ro on nopass %R~* +@all\n")
+	b.WriteString("admin: ACL SETUSER wo on nopass %W~* +@all\n")
+	b.WriteString("admin: ACL SETUSER other on nopass ~other +@all\n")
+	for _, u := range []string{"ro", "wo", "other"} {
+		for _, cmd := range keyAccessCommands {
+			b.WriteString("admin: ACL DRYRUN " + u + " " + cmd + "\n")
+		}
+	}
+	b.WriteString("w: AUTH wo x\nw: SET k 1\nw: GET k\nw: SET k 2 GET\nw: EXISTS k\nw: DEL k\n")
+	ref := startRedisWith(t)
+	srv := startServer(t)
+	replaySessions(t, b.String(), srv.Addr, ref)
+}
