@@ -12,6 +12,7 @@ import "slices"
 // ErrWrongType.
 func (sh *Shard) stateOf(h uint64, key []byte, kind Kind, nowMs int64) (*record, error) {
 	r, ok := sh.find(h, key, nowMs)
+	sh.found = ok
 	if !ok {
 		return nil, nil
 	}

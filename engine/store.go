@@ -190,6 +190,8 @@ type Shard struct {
 	// keys-by-algorithm metrics without a walk. Every change of a
 	// record's kind goes through setKind.
 	kinds [NumKinds]int
+	// found is whether the last limiter call found its key (LimiterFound).
+	found bool
 }
 
 func (sh *Shard) init() { sh.table = make([]uint64, 8) }
@@ -598,6 +600,37 @@ func (sh *Shard) setExpiry(r *record, expireMs int64) {
 
 // Expiring returns how many of the shard's records have an expiry.
 func (sh *Shard) Expiring() int { return sh.expiring }
+
+// LimiterFound reports whether the shard's last limiter call (a Throttle
+// or Peek method, SlidingLogGrows) found its key live, of whatever kind:
+// the server counts keyspace hits and misses with it, at the cost of a
+// store to a line the call has just written. Callers hold the lock and
+// read it before another call on the shard.
+func (sh *Shard) LimiterFound() bool { return sh.found }
+
+// SampleTTL returns the summed time to live at nowMs, in ms, of up to n
+// live records with an expiry, and how many it summed: every record when
+// the shard has at most n, else n records drawn at random (with
+// repetition), as Redis samples keys to estimate INFO keyspace's avg_ttl.
+// Callers hold the lock.
+func (sh *Shard) SampleTTL(nowMs int64, n int) (sumMs int64, count int) {
+	add := func(r *record) {
+		if r.kind != KindNone && r.expireMs != 0 && !expired(r, nowMs) {
+			sumMs += r.expireMs - nowMs
+			count++
+		}
+	}
+	if int(sh.nrec) <= n {
+		for i := range sh.nrec {
+			add(sh.rec(i))
+		}
+		return sumMs, count
+	}
+	for range n {
+		add(sh.rec(randomIndex(&sh.sweepRNG, sh.nrec)))
+	}
+	return sumMs, count
+}
 
 // Len returns the number of records in the shard, expired or not.
 func (sh *Shard) Len() int { return sh.count }

@@ -37,6 +37,7 @@ func (sh *Shard) gcra(h uint64, key []byte, p GCRAParams, emission, nowNs int64,
 	nowMs := nowNs / 1e6
 	var stored int64
 	r, exists := sh.find(h, key, nowMs)
+	sh.found = exists
 	if exists {
 		switch r.kind {
 		case KindGCRA:

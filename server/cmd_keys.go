@@ -29,6 +29,7 @@ func cmdGet(s *Server, c *Client, args [][]byte, now int64) {
 	sh, h := s.lockKey(c, args[1])
 	defer s.unlock(c, sh)
 	e, ok := sh.Get(h, args[1], now/1e6)
+	c.keyspace(ok)
 	if !ok {
 		c.out = appendNull(c.out, c.resp)
 		return
@@ -43,6 +44,7 @@ func cmdStrlen(s *Server, c *Client, args [][]byte, now int64) {
 	sh, h := s.lockKey(c, args[1])
 	defer s.unlock(c, sh)
 	e, ok := sh.Get(h, args[1], now/1e6)
+	c.keyspace(ok)
 	switch {
 	case !ok:
 		c.out = redcon.AppendInt(c.out, 0)
@@ -59,7 +61,8 @@ func cmdStrlen(s *Server, c *Client, args [][]byte, now int64) {
 func cmdType(s *Server, c *Client, args [][]byte, now int64) {
 	sh, h := s.lockKey(c, args[1])
 	defer s.unlock(c, sh)
-	e, _ := sh.Get(h, args[1], now/1e6)
+	e, ok := sh.Get(h, args[1], now/1e6)
+	c.keyspace(ok)
 	c.out = redcon.AppendString(c.out, typeName(e.Kind))
 }
 
@@ -87,6 +90,7 @@ func cmdSet(s *Server, c *Client, args [][]byte, now int64) {
 	old, exists := sh.Get(h, key, nowMs)
 	start := len(c.out)
 	if get {
+		c.keyspace(exists) // SET ... GET reads first, as GET does
 		if !exists {
 			c.out = appendNull(c.out, c.resp)
 		} else {
@@ -159,7 +163,9 @@ func cmdExists(s *Server, c *Client, args [][]byte, now int64) {
 	var n int64
 	for _, k := range args[1:] {
 		sh, h := s.lockKey(c, k)
-		if _, ok := sh.Get(h, k, now/1e6); ok {
+		_, ok := sh.Get(h, k, now/1e6)
+		c.keyspace(ok)
+		if ok {
 			n++
 		}
 		s.unlock(c, sh)
@@ -177,6 +183,7 @@ func replyTTL(s *Server, c *Client, args [][]byte, now int64, ms bool) {
 	sh, h := s.lockKey(c, args[1])
 	defer s.unlock(c, sh)
 	e, ok := sh.Get(h, args[1], nowMs)
+	c.keyspace(ok)
 	switch {
 	case !ok:
 		c.out = redcon.AppendInt(c.out, -2)

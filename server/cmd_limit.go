@@ -34,6 +34,7 @@ func cmdThrottle(s *Server, c *Client, args [][]byte, now int64) {
 		return
 	}
 	r, err := sh.ThrottleGCRA(h, key, p, now)
+	c.limiterLookup(sh, err)
 	if err != nil {
 		c.out = appendError(c.out, limiterError(err, true))
 		return
@@ -89,6 +90,7 @@ func cmdPeek(s *Server, c *Client, args [][]byte, now int64) {
 	sh, h := s.lockKey(c, args[1])
 	defer s.unlock(c, sh)
 	r, err := sh.PeekGCRA(h, args[1], p, now)
+	c.limiterLookup(sh, err)
 	if err != nil {
 		c.out = appendError(c.out, limiterError(err, true))
 		return
@@ -135,6 +137,7 @@ func cmdGCRA(s *Server, c *Client, args [][]byte, now int64) {
 		return
 	}
 	r, err := sh.ThrottleGCRAInterval(h, args[1], p, emission, now, false)
+	c.limiterLookup(sh, err)
 	if err != nil {
 		c.out = appendError(c.out, limiterError(err, false))
 		return
@@ -196,6 +199,7 @@ func windowCommand(l windowLimiter, peek bool) handler {
 			return
 		}
 		r, err := l.run(sh, h, args[1], p, now, peek)
+		c.limiterLookup(sh, err)
 		if err != nil {
 			c.out = appendError(c.out, limiterError(err, false))
 			return

@@ -227,6 +227,7 @@ func cmdGetDel(s *Server, c *Client, args [][]byte, now int64) {
 	sh, h := s.lockKey(c, key)
 	defer s.unlock(c, sh)
 	e, ok := sh.Get(h, key, nowMs)
+	c.keyspace(ok)
 	if !ok {
 		c.out = appendNull(c.out, c.resp)
 		return
@@ -296,6 +297,7 @@ func cmdGetEx(s *Server, c *Client, args [][]byte, now int64) {
 	sh, h := s.lockKey(c, key)
 	defer s.unlock(c, sh)
 	e, ok := sh.Get(h, key, nowMs)
+	c.keyspace(ok)
 	if !ok {
 		c.out = appendNull(c.out, c.resp)
 		return
@@ -324,6 +326,7 @@ func cmdMGet(s *Server, c *Client, args [][]byte, now int64) {
 	for _, key := range args[1:] {
 		h := engine.Hash(key)
 		e, ok := s.store.ShardOf(h).Get(h, key, nowMs)
+		c.keyspace(ok)
 		if ok {
 			var good bool
 			if c.out, good = appendValue(c.out, e); good {
@@ -380,6 +383,7 @@ func expireTimeCommand(ms bool) handler {
 		sh, h := s.lockKey(c, args[1])
 		defer s.unlock(c, sh)
 		e, ok := sh.Get(h, args[1], now/1e6)
+		c.keyspace(ok)
 		switch {
 		case !ok:
 			c.out = redcon.AppendInt(c.out, -2)

@@ -32,6 +32,14 @@ func (s *Server) zsetRead(c *Client, key []byte, now int64) (sh *engine.Shard, h
 	return sh, h, z, true
 }
 
+// zsetLookup is zsetRead for read commands: the lookup counts as a
+// keyspace hit (a set, or a key of another kind) or miss.
+func (s *Server) zsetLookup(c *Client, key []byte, now int64) (sh *engine.Shard, h uint64, z *engine.Zset, ok bool) {
+	sh, h, z, ok = s.zsetRead(c, key, now)
+	c.keyspace(!ok || z != nil)
+	return sh, h, z, ok
+}
+
 // cmdZAdd is ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...].
 func cmdZAdd(s *Server, c *Client, args [][]byte, now int64) { zadd(s, c, args, now, false) }
 
@@ -172,7 +180,7 @@ func cmdZRem(s *Server, c *Client, args [][]byte, now int64) {
 }
 
 func cmdZCard(s *Server, c *Client, args [][]byte, now int64) {
-	sh, _, z, ok := s.zsetRead(c, args[1], now)
+	sh, _, z, ok := s.zsetLookup(c, args[1], now)
 	defer s.unlock(c, sh)
 	if !ok {
 		return
@@ -185,7 +193,7 @@ func cmdZCard(s *Server, c *Client, args [][]byte, now int64) {
 }
 
 func cmdZScore(s *Server, c *Client, args [][]byte, now int64) {
-	sh, _, z, ok := s.zsetRead(c, args[1], now)
+	sh, _, z, ok := s.zsetLookup(c, args[1], now)
 	defer s.unlock(c, sh)
 	if !ok {
 		return
@@ -200,7 +208,7 @@ func cmdZScore(s *Server, c *Client, args [][]byte, now int64) {
 }
 
 func cmdZMScore(s *Server, c *Client, args [][]byte, now int64) {
-	sh, _, z, ok := s.zsetRead(c, args[1], now)
+	sh, _, z, ok := s.zsetLookup(c, args[1], now)
 	defer s.unlock(c, sh)
 	if !ok {
 		return
@@ -219,7 +227,7 @@ func cmdZMScore(s *Server, c *Client, args [][]byte, now int64) {
 
 func zrankCommand(rev bool) handler {
 	return func(s *Server, c *Client, args [][]byte, now int64) {
-		sh, _, z, ok := s.zsetRead(c, args[1], now)
+		sh, _, z, ok := s.zsetLookup(c, args[1], now)
 		defer s.unlock(c, sh)
 		if !ok {
 			return
@@ -425,7 +433,7 @@ func zrangeCommand(fixed bool, by int, rev bool) handler {
 		if !parseRangeBounds(c, &r, args[2], args[3]) {
 			return
 		}
-		sh, _, z, ok := s.zsetRead(c, args[1], now)
+		sh, _, z, ok := s.zsetLookup(c, args[1], now)
 		defer s.unlock(c, sh)
 		if !ok {
 			return
@@ -521,7 +529,7 @@ func cmdZLexCount(s *Server, c *Client, args [][]byte, now int64) {
 }
 
 func zcount(s *Server, c *Client, key []byte, r *zrange, now int64) {
-	sh, _, z, ok := s.zsetRead(c, key, now)
+	sh, _, z, ok := s.zsetLookup(c, key, now)
 	defer s.unlock(c, sh)
 	if !ok {
 		return

@@ -1,12 +1,14 @@
 package server
 
 import (
+	"errors"
 	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/rlserver/rlserver/engine"
 	"github.com/rlserver/rlserver/metrics"
 )
 
@@ -27,6 +29,7 @@ type statShard struct {
 
 	netIn, netOut atomic.Uint64
 	reads, writes atomic.Uint64 // read and write calls on client sockets
+	hits, misses  atomic.Uint64 // keys reads found or not (INFO keyspace_hits, keyspace_misses)
 	_             [64]byte      // keep the next shard's hot fields off this line
 }
 
@@ -243,7 +246,41 @@ func (s *Server) resetStats() {
 		clear(st.errors)
 		st.errOverflow = 0
 		st.mu.Unlock()
+		st.hits.Store(0)
+		st.misses.Store(0)
 	}
+}
+
+// keyspace counts one key looked up by a read, found or not (INFO
+// keyspace_hits and keyspace_misses). Redis counts the lookups of reads
+// (GET, EXISTS, TYPE, TTL, MGET, ZSCORE, ...), not of writes (SET, INCR,
+// DEL, EXPIRE, ZADD, ...); redis-cell's CL.THROTTLE reads its key first, so
+// limiter checks count too. One uncontended add on the event loop's own
+// counters.
+func (c *Client) keyspace(found bool) {
+	if found {
+		c.st.hits.Add(1)
+	} else {
+		c.st.misses.Add(1)
+	}
+}
+
+// limiterLookup counts a limiter call's key lookup: the engine reports
+// whether it found the key; calls refused before the lookup (zero rate)
+// are not counted.
+func (c *Client) limiterLookup(sh *engine.Shard, err error) {
+	if err == nil || errors.Is(err, engine.ErrWrongType) {
+		c.keyspace(sh.LimiterFound())
+	}
+}
+
+// keyspaceTotals folds the hit and miss counters.
+func (s *Server) keyspaceTotals() (hits, misses uint64) {
+	for _, st := range s.statShards {
+		hits += st.hits.Load()
+		misses += st.misses.Load()
+	}
+	return hits, misses
 }
 
 // EachCommand implements metrics.CommandSource.

@@ -359,8 +359,13 @@ func (s *Server) infoStats(c *Client, now int64, kv *infoKV) {
 	kv.s("expired_time_cap_reached_count", "0")
 	kv.s("expire_cycle_cpu_milliseconds", "0")
 	kv.i("evicted_keys", s.stats.evictedKeys.Load())
-	for _, k := range []string{"evicted_clients", "total_eviction_exceeded_time", "current_eviction_exceeded_time",
-		"keyspace_hits", "keyspace_misses", "pubsub_channels", "pubsub_patterns", "pubsubshard_channels",
+	for _, k := range []string{"evicted_clients", "total_eviction_exceeded_time", "current_eviction_exceeded_time"} {
+		kv.s(k, "0")
+	}
+	hits, misses := s.keyspaceTotals()
+	kv.u("keyspace_hits", hits)
+	kv.u("keyspace_misses", misses)
+	for _, k := range []string{"pubsub_channels", "pubsub_patterns", "pubsubshard_channels",
 		"latest_fork_usec", "total_forks", "migrate_cached_sockets", "slave_expires_tracked_keys",
 		"active_defrag_hits", "active_defrag_misses", "active_defrag_key_hits", "active_defrag_key_misses",
 		"total_active_defrag_time", "current_active_defrag_time"} {
@@ -455,14 +460,31 @@ func (s *Server) infoCluster(c *Client, now int64, kv *infoKV) {
 	}
 }
 
+// ttlSamples is how many keys per shard INFO keyspace samples for avg_ttl
+// (all of a shard's keys when it has no more): a few thousand over the
+// default 256 shards, tens of microseconds.
+const ttlSamples = 20
+
 func (s *Server) infoKeyspace(c *Client, now int64, kv *infoKV) {
 	n, expires := 0, 0
+	var ttlSum int64
+	var ttlN int
 	s.eachShard(c, func(_ int, sh *engine.Shard) {
 		n += sh.Len()
 		expires += sh.Expiring()
+		if sh.Expiring() > 0 {
+			sum, k := sh.SampleTTL(now/1e6, ttlSamples)
+			ttlSum, ttlN = ttlSum+sum, ttlN+k
+		}
 	})
+	// avg_ttl: the mean time to live in ms of keys with an expiry, from a
+	// sample (Redis estimates it from its expiry cycle's samples).
+	var avg int64
+	if ttlN > 0 {
+		avg = ttlSum / int64(ttlN)
+	}
 	if n > 0 {
-		kv.s("db0", "keys="+strconv.Itoa(n)+",expires="+strconv.Itoa(expires)+",avg_ttl=0")
+		kv.s("db0", "keys="+strconv.Itoa(n)+",expires="+strconv.Itoa(expires)+",avg_ttl="+strconv.FormatInt(avg, 10))
 	}
 }
 
