@@ -41,7 +41,10 @@ func TestForwardingMetrics(t *testing.T) {
 	if got := sample(f, "rate_limiter_cluster_forward_duration_seconds"); got != fwd {
 		t.Errorf("%v forwards timed, %v forwarded and answered", got, fwd)
 	}
-	if sum := histSum(f, "rate_limiter_cluster_forward_duration_seconds"); sum <= 0 || sum/fwd > 0.1 {
+	// An answered forward took no longer than the forwarding timeout
+	// (200 ms by default); a wall-clock bound tighter than that fails on
+	// a loaded machine.
+	if sum := histSum(f, "rate_limiter_cluster_forward_duration_seconds"); sum <= 0 || sum/fwd > 0.2 {
 		t.Errorf("mean forwarding round trip %vs", sum/fwd)
 	}
 	for _, r := range metrics.ForwardErrorReasons {
