@@ -343,3 +343,66 @@ func TestClusterMembershipIsLogged(t *testing.T) {
 		}
 	}
 }
+
+// No label takes a value from a request on any channel that reaches a
+// counter: command and subcommand names, script error prefixes (INFO
+// errorstats shows them, as Redis does; /metrics folds them into
+// "other"), user names, HTTP paths and methods, and the check's fields.
+func TestMetricsLabelsNeverCarryRequestData(t *testing.T) {
+	t.Parallel()
+	srv, maddr := startObserved(t, "--admin-token", token)
+	const m = "lbl5marker"
+	rc := newRaw(dial(t, srv.Addr))
+	for _, cmd := range [][]string{
+		{m + "cmd", m},
+		{"CLIENT", m},
+		{"CONFIG", m},
+		{"CLIENT", "SETNAME", m},
+		{"AUTH", m, m},
+		{"EVAL", "return redis.error_reply('" + m + "1 boom')", "0"},
+		{"EVAL", "return {err='" + m + "2 x'}", "0"},
+		{"EVAL", "return redis.call('" + m + "')", "0"},
+		{"EVAL", "error('" + m + "')", "0"},
+		{"CL.THROTTLE", m, m, "1", "60"},
+		{"SW.THROTTLE", m, "1", m},
+	} {
+		if _, err := rc.do(cmd...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if es := infoField(t, rc, "errorstats", "errorstat_"+m+"1"); es != "count=1" {
+		t.Fatalf("INFO errorstats has %q for a script's error prefix, want count=1 (as Redis)", es)
+	}
+	if code, _, _ := httpDo(t, srv, "POST", "/v1/admin/rules", token,
+		`{"id":"per-user","per":["user_id","ip"],"algorithm":"sliding_window","limit":1,"window":"1h"}`); code != 201 {
+		t.Fatalf("create rule: %d", code)
+	}
+	for range 2 { // allowed, then rejected: the rule's counters move
+		httpDo(t, srv, "POST", "/v1/ratelimit/check", "",
+			`{"user_id":"`+m+`","api_key":"`+m+`","endpoint":"/`+m+`","method":"`+m+`","ip_address":"192.0.2.7","tier":"`+m+`"}`)
+	}
+	httpDo(t, srv, "GET", "/"+m, "", "")
+	httpDo(t, srv, m, "/health", "", "")
+	httpDo(t, srv, "GET", "/v1/stats/users/"+m, token, "")
+	httpDo(t, srv, "GET", "/v1/admin/rules/"+m, token, "")
+
+	for _, addr := range []string{maddr, srv.HTTP} {
+		f := scrape(t, addr)
+		checkNoRequestData(t, f, m)
+		for name, fam := range f {
+			for _, mt := range fam.Metric {
+				for _, lp := range mt.Label {
+					if strings.Contains(strings.ToLower(lp.GetValue()), m) {
+						t.Errorf("%s has a label fed by request data: %s=%q", name, lp.GetName(), lp.GetValue())
+					}
+				}
+			}
+		}
+		if got := sample(f, "rate_limiter_errors_total", "type", "other"); got < 2 {
+			t.Errorf("errors_total{other} = %v, want the script's two error prefixes", got)
+		}
+		if got := sample(f, "rate_limiter_rule_rejections_total", "rule", "per-user"); got != 1 {
+			t.Errorf("rule_rejections_total{per-user} = %v, want 1", got)
+		}
+	}
+}
