@@ -1,6 +1,7 @@
 package server
 
 import (
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -106,10 +107,10 @@ func (s *Server) configValues() [][2]string {
 		{"databases", "1"},
 		{"save", ""},
 		{"appendonly", "no"},
-		{"timeout", strconv.FormatInt(s.cfg.IdleTimeout/1e9, 10)},
+		{"timeout", strconv.FormatInt(s.idleTimeout.Load()/1e9, 10)},
 		{"tcp-keepalive", strconv.FormatInt(s.cfg.TCPKeepAlive/1e9, 10)},
 		{"protected-mode", yesNo(s.cfg.ProtectedMode)},
-		{"client-output-buffer-limit", s.cfg.OutputLimits.String()},
+		{"client-output-buffer-limit", s.olim.Load().String()},
 		{"aclfile", s.cfg.ACLFile},
 		{"tls-port", strconv.Itoa(s.cfg.TLSPort)},
 		{"tls-cert-file", s.cfg.TLS.CertFile},
@@ -129,9 +130,42 @@ func (s *Server) configValues() [][2]string {
 }
 
 // configSet applies CONFIG SET for the settings that can change at run
-// time (the observability ones); it returns Redis's error otherwise.
-func (s *Server) configSet(name string, value []byte) string {
+// time (the observability ones, timeout, client-output-buffer-limit); it
+// returns Redis's error otherwise. With check set it only validates.
+func (s *Server) configSet(name string, value []byte, check bool) string {
 	v, ok := parseRedisInt(value)
+	switch name {
+	case "timeout":
+		if !ok {
+			return "ERR CONFIG SET failed (possibly related to argument 'timeout') - argument couldn't be parsed into an integer"
+		}
+		if v < 0 || v > math.MaxInt32 {
+			return "ERR CONFIG SET failed (possibly related to argument 'timeout') - argument must be between 0 and 2147483647 inclusive"
+		}
+		if !check {
+			s.idleTimeout.Store(v * 1e9)
+		}
+		return ""
+	case "client-output-buffer-limit":
+		lims, err := s.olim.Load().withRedisSpec(string(value))
+		if err != "" {
+			return "ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - " + err
+		}
+		if !check {
+			s.olim.Store(&lims)
+		}
+		return ""
+	}
+	if check {
+		switch name {
+		case "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold", "acllog-max-len":
+			if !ok || (v < 0 && name != "slowlog-log-slower-than") {
+				return "ERR CONFIG SET failed (possibly related to argument '" + name + "') - argument couldn't be parsed into an integer"
+			}
+			return ""
+		}
+		return "ERR CONFIG SET " + name + " is not supported: restart rlserver with the new flags"
+	}
 	switch name {
 	case "slowlog-log-slower-than":
 		if ok {
@@ -194,20 +228,13 @@ func cmdConfig(s *Server, c *Client, args [][]byte, now int64) {
 		}
 		// All or nothing, as Redis: check every pair before applying any.
 		for i := 2; i < len(args); i += 2 {
-			name := strings.ToLower(string(args[i]))
-			switch name {
-			case "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold", "acllog-max-len":
-				if v, ok := parseRedisInt(args[i+1]); !ok || (v < 0 && name != "slowlog-log-slower-than") {
-					c.out = appendError(c.out, "ERR CONFIG SET failed (possibly related to argument '"+name+"') - argument couldn't be parsed into an integer")
-					return
-				}
-			default:
-				c.out = appendError(c.out, s.configSet(name, args[i+1]))
+			if msg := s.configSet(strings.ToLower(string(args[i])), args[i+1], true); msg != "" {
+				c.out = appendError(c.out, msg)
 				return
 			}
 		}
 		for i := 2; i < len(args); i += 2 {
-			s.configSet(strings.ToLower(string(args[i])), args[i+1])
+			s.configSet(strings.ToLower(string(args[i])), args[i+1], false)
 		}
 		c.out = redcon.AppendOK(c.out)
 	default:

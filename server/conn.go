@@ -36,7 +36,7 @@ type Client struct {
 	// olim are the server's output limits, read with clock; softSince is
 	// when the output reached the soft limit (0: under it); pushClass
 	// puts the client in the pubsub class (tracking on). See outlimit.go.
-	olim      *OutputLimits
+	olim      *atomic.Pointer[OutputLimits]
 	clock     *Clock
 	softSince atomic.Int64
 	pushClass atomic.Bool
@@ -148,7 +148,7 @@ func (s *Server) newClient(conn clientConn, addr, laddr string, fd int) *Client 
 		authed:  s.acl.DefaultOpen(),
 	}
 	c.user.Store(s.acl.Default())
-	c.olim, c.clock = &s.cfg.OutputLimits, s.clock
+	c.olim, c.clock = &s.olim, s.clock
 	c.req.bulk = -1
 	c.st = s.statShards[int(c.id)%len(s.statShards)]
 	c.lastCmd.Store(c.created)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -88,15 +89,70 @@ func (o *OutputLimits) Set(spec string, size func(string) (int64, error)) error 
 	return nil
 }
 
+// withRedisSpec is CONFIG SET client-output-buffer-limit: o with every
+// group of spec applied, or none and Redis's reason. Sizes are Redis's
+// (bytes, or k/kb/m/mb/g/gb).
+func (o *OutputLimits) withRedisSpec(spec string) (OutputLimits, string) {
+	next := *o
+	w := strings.Fields(spec)
+	if len(w)%4 != 0 {
+		return next, "Wrong number of arguments in buffer limit configuration."
+	}
+	for i := 0; i < len(w); i += 4 {
+		var l OutputLimit
+		var err1, err2 error
+		l.Hard, err1 = parseRedisSize(w[i+1])
+		l.Soft, err2 = parseRedisSize(w[i+2])
+		secs, ok := parseRedisInt([]byte(w[i+3]))
+		l.SoftSeconds = secs
+		switch strings.ToLower(w[i]) {
+		case "normal", "pubsub", "replica", "slave":
+		default:
+			return *o, "Invalid client class specified in buffer limit configuration."
+		}
+		if err1 != nil || err2 != nil || !ok || secs < 0 {
+			return *o, "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+		}
+		switch strings.ToLower(w[i]) {
+		case "normal":
+			next.Normal = l
+		case "pubsub":
+			next.PubSub = l
+		}
+	}
+	return next, ""
+}
+
+// parseRedisSize reads a byte count as Redis's memtoull does: digits and
+// an optional unit, b, k (1000), kb (1024), m, mb, g or gb, any case.
+func parseRedisSize(s string) (int64, error) {
+	s = strings.ToLower(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"gb", 1 << 30}, {"mb", 1 << 20}, {"kb", 1 << 10}, {"g", 1e9}, {"m", 1e6}, {"k", 1e3}, {"b", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > math.MaxInt64/mult {
+		return 0, errors.New("invalid size")
+	}
+	return n * mult, nil
+}
+
 // outputOver reports whether c must be disconnected for pending bytes of
 // unsent output under its class's limits. Safe from any goroutine: the
 // owner checks its replies, a pusher its push queue, the epoll loop its
 // socket backlog; the soft-limit clock starts at the first check at or
 // over the soft limit and stops at the first check under it.
 func (c *Client) outputOver(pending int) bool {
-	lims := c.olim
-	if lims == nil { // a Client built by hand in a test
-		lims = &defaultOutputLimits
+	lims := &defaultOutputLimits // a Client built by hand in a test
+	if c.olim != nil {
+		lims = c.olim.Load()
 	}
 	l := &lims.Normal
 	if c.pushClass.Load() {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -18,7 +19,9 @@ func TestOutputOver(t *testing.T) {
 			Normal: OutputLimit{Hard: 1000, Soft: 100, SoftSeconds: 2},
 			PubSub: OutputLimit{Hard: 50},
 		}
-		c := &Client{olim: &lim, clock: NewClock()}
+		var lp atomic.Pointer[OutputLimits]
+		lp.Store(&lim)
+		c := &Client{olim: &lp, clock: NewClock()}
 		step := func(wait time.Duration, pending int, want bool) {
 			t.Helper()
 			time.Sleep(wait)

@@ -57,7 +57,7 @@ func (s *Server) protectedRefuse(nc net.Conn) bool {
 }
 
 // clientsCron runs once a second, as Redis's clients cron: it closes
-// clients idle longer than cfg.IdleTimeout, and clients whose unsent
+// clients idle longer than the idle timeout, and clients whose unsent
 // output has stayed over their class's soft limit for its seconds. The
 // output limits are also checked whenever output grows (outputOver's
 // other callers); this catches a client that stopped reading, which the
@@ -76,22 +76,17 @@ func (s *Server) clientsCron() {
 	}
 }
 
-// needsCron reports whether any setting needs clientsCron.
-func (s *Server) needsCron() bool {
-	o := s.cfg.OutputLimits
-	return s.cfg.IdleTimeout > 0 || o.Normal.Soft > 0 || o.PubSub.Soft > 0
-}
-
 // checkClients closes every client idle for longer than the idle timeout
 // (a client's input time is updated on every read, so one in the middle
 // of sending a large command is not idle) or over its output limits by
 // its last published backlog.
 func (s *Server) checkClients(now int64) {
 	var idle, over []*Client
+	timeout := s.idleTimeout.Load()
 	s.mu.Lock()
 	for _, c := range s.clients {
 		switch {
-		case s.cfg.IdleTimeout > 0 && now-c.lastCmd.Load() > s.cfg.IdleTimeout:
+		case timeout > 0 && now-c.lastCmd.Load() > timeout:
 			idle = append(idle, c)
 		case c.outputOver(int(c.mem.omem.Load())):
 			over = append(over, c)

@@ -40,6 +40,10 @@ type Server struct {
 	memPeak    atomic.Int64 // INFO used_memory_peak
 	slowlog    slowlog
 	acllog     aclLog
+	// idleTimeout (ns, 0: none) and olim start as the configuration's and
+	// change with CONFIG SET.
+	idleTimeout atomic.Int64
+	olim        atomic.Pointer[OutputLimits]
 	// warn logs repeated warnings (clients over limits, panics) once a
 	// minute per kind, with the count of those suppressed.
 	warn    *ratelog.Limiter
@@ -108,6 +112,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.slowlog.setThreshold(cfg.SlowlogSlowerThan)
 	s.slowlog.maxLen.Store(int64(cfg.SlowlogMaxLen))
 	s.acllog.maxLen.Store(int64(cfg.ACLLogMaxLen))
+	s.idleTimeout.Store(cfg.IdleTimeout)
+	olim := cfg.OutputLimits
+	s.olim.Store(&olim)
 	s.latency.setThreshold(cfg.LatencyMonitorThreshold)
 	s.cmds = commandTable()
 	cat, err := newACLCatalog(s.cmds)
@@ -248,10 +255,9 @@ func (s *Server) Serve() error {
 			s.saver.Run(time.Duration(s.cfg.SnapshotInterval), s.done)
 		}()
 	}
-	if s.needsCron() {
-		s.wg.Add(1)
-		go s.clientsCron()
-	}
+	// Always: CONFIG SET may turn on a timeout or a soft limit.
+	s.wg.Add(1)
+	go s.clientsCron()
 	// Each listener has its own accept loop; the first to stop (with an
 	// error, or nil after Close) ends Serve.
 	stopped := make(chan error, 2)

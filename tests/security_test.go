@@ -513,3 +513,74 @@ func TestKeyAccessLikeRedis(t *testing.T) {
 	srv := startServer(t)
 	replaySessions(t, b.String(), srv.Addr, ref)
 }
+
+// configSetScript changes timeout and client-output-buffer-limit at run
+// time, with Redis's errors for bad values and all-or-nothing pairs.
+const configSetScript = `
+a: CONFIG SET timeout 5
+a: CONFIG GET timeout
+a: CONFIG SET timeout -1
+a: CONFIG SET timeout x
+a: CONFIG SET timeout 2147483648
+a: CONFIG SET client-output-buffer-limit "normal 1mb 512kb"
+a: CONFIG SET client-output-buffer-limit "bogus 1 1 1"
+a: CONFIG SET client-output-buffer-limit "master 1 1 1"
+a: CONFIG SET client-output-buffer-limit "normal x 1 1"
+a: CONFIG SET client-output-buffer-limit "normal 1 1 -1"
+a: CONFIG SET client-output-buffer-limit "normal 256kb 0 0" timeout x
+a: CONFIG GET timeout
+a: CONFIG SET client-output-buffer-limit "normal 256KB 0 0 replica 1 1 1" timeout 0
+a: CONFIG GET timeout
+`
+
+// TestConfigSetLimitsLikeRedis: CONFIG SET timeout and
+// client-output-buffer-limit answer as Redis 7.0.15 does and take effect
+// at once on both I/O models: a reply over the new hard limit closes the
+// connection on both servers, one under it does not; a new timeout closes
+// an idle client of a server started without one.
+func TestConfigSetLimitsLikeRedis(t *testing.T) {
+	t.Parallel()
+	for _, model := range ioModels {
+		t.Run(model, func(t *testing.T) {
+			ref := startRedisWith(t)
+			srv := startServer(t, "--io-model", model)
+			replaySessions(t, configSetScript, srv.Addr, ref)
+			if got, err := newRaw(dial(t, srv.Addr)).do("CONFIG", "GET", "client-output-buffer-limit"); err != nil ||
+				!equalReply(got, []any{bulk("client-output-buffer-limit"), bulk("normal 262144 0 0 pubsub 33554432 8388608 60")}) {
+				t.Fatalf("CONFIG GET client-output-buffer-limit = %#v %v", got, err)
+			}
+			for _, size := range []int{200 << 10, 300 << 10} {
+				var got [2]string
+				for i, addr := range []string{srv.Addr, ref} {
+					c := dial(t, addr)
+					c.SetDeadline(time.Now().Add(5 * time.Second))
+					c.Write(encode("ECHO", strings.Repeat("x", size)))
+					reply, err := rawReply(bufio.NewReader(c))
+					switch {
+					case err == nil:
+						got[i] = strconv.Itoa(len(reply)) + " bytes"
+					case errors.Is(err, io.EOF) || isReset(err):
+						got[i] = "<connection closed>"
+					default:
+						t.Fatalf("ECHO %d: %v", size, err)
+					}
+				}
+				if got[0] != got[1] || (size > 256<<10) != (got[0] == "<connection closed>") {
+					t.Errorf("ECHO of %d bytes: rlserver %s, redis %s", size, got[0], got[1])
+				}
+			}
+
+			idle := dial(t, srv.Addr)
+			admin := newRaw(dial(t, srv.Addr))
+			if got, err := admin.do("CONFIG", "SET", "timeout", "1"); err != nil || got != status("OK") {
+				t.Fatal(got, err)
+			}
+			start := time.Now()
+			idle.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := bufio.NewReader(idle).ReadByte(); !errors.Is(err, io.EOF) && !isReset(err) {
+				t.Fatalf("idle client after CONFIG SET timeout 1: %v", err)
+			}
+			t.Logf("idle client closed %v after CONFIG SET timeout 1", time.Since(start))
+		})
+	}
+}
