@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -229,6 +230,189 @@ func nativeGCRACase(t *testing.T, p GCRAParams, T int64, period float64) {
 		}
 		if admitted.Cmp(big.NewInt(p.MaxBurst+1)) > 0 || r.Remaining < 0 || r.Remaining > p.MaxBurst+1 || r.Limit != p.MaxBurst+1 {
 			t.Fatalf("GCRA %+v T %d call %d: %+v, %v admitted at once", p, T, i, r, admitted)
+		}
+	}
+}
+
+// Out-of-order instants. A forwarded command carries the instant the first
+// node read, which may be older than one the owner already decided at; two
+// connections may also read the clock in one order and lock in the other.
+// An instant older than the stored window must be decided inside it:
+// moving the state back to the older window lets the next call open the
+// newer window afresh (the reviewer's case below admitted 7 at limit 3).
+
+// reorderedMs is that case: +1, +2, +3 ms after a window boundary, one call
+// 1 ms before it, then +4..+6 ms.
+var reorderedMs = []int64{1, 2, 3, -1, 4, 5, 6}
+
+func TestOutOfOrderInstantsStayInStoredWindow(t *testing.T) {
+	ms := int64(1e6)
+	runWindowSteps(t, (*Shard).ThrottleFixedWindow, []wstep{
+		{1 * ms, WindowParams{3, 1, 1}, Result{0, 3, 2, -1, 1}},
+		{2 * ms, WindowParams{3, 1, 1}, Result{0, 3, 1, -1, 1}},
+		{3 * ms, WindowParams{3, 1, 1}, Result{0, 3, 0, -1, 1}},
+		{-1 * ms, WindowParams{3, 1, 1}, Result{1, 3, 0, 1, 1}}, // counted in [0, 1 s)
+		{4 * ms, WindowParams{3, 1, 1}, Result{1, 3, 0, 1, 1}},
+		{1e9, WindowParams{3, 1, 1}, Result{0, 3, 2, -1, 1}}, // the next window opens as usual
+	})
+	runWindowSteps(t, (*Shard).ThrottleSlidingWindow, []wstep{
+		{1 * ms, WindowParams{3, 1, 1}, Result{0, 3, 2, -1, 2}},
+		{2 * ms, WindowParams{3, 1, 1}, Result{0, 3, 1, -1, 2}},
+		{3 * ms, WindowParams{3, 1, 1}, Result{0, 3, 0, -1, 2}},
+		{-1 * ms, WindowParams{3, 1, 1}, Result{1, 3, 0, 2, 2}},
+		{4 * ms, WindowParams{3, 1, 1}, Result{1, 3, 0, 2, 2}},
+	})
+	// SW: a call in the previous window, once the current one holds
+	// counts, is decided where that previous count weighs fully.
+	runWindowSteps(t, (*Shard).ThrottleSlidingWindow, []wstep{
+		{-500 * ms, WindowParams{4, 1, 2}, Result{0, 4, 2, -1, 2}}, // previous window: 2
+		{1 * ms, WindowParams{4, 1, 1}, Result{0, 4, 1, -1, 2}},    // ≈2 + 1
+		{-2 * ms, WindowParams{4, 1, 1}, Result{0, 4, 0, -1, 2}},   // at 0: 2 + 1 + 1 = 4 fits
+		{-3 * ms, WindowParams{4, 1, 1}, Result{1, 4, 0, 1, 2}},    // 2 + 2 + 1 does not (until 0.5 s)
+	})
+	runWindowSteps(t, (*Shard).ThrottleSlidingLog, []wstep{
+		{1 * ms, WindowParams{3, 1, 1}, Result{0, 3, 2, -1, 1}},
+		{2 * ms, WindowParams{3, 1, 1}, Result{0, 3, 1, -1, 1}},
+		{3 * ms, WindowParams{3, 1, 1}, Result{0, 3, 0, -1, 1}},
+		{-1 * ms, WindowParams{3, 1, 1}, Result{1, 3, 0, 1, 1}}, // decided at +3 ms
+		{1001 * ms, WindowParams{3, 1, 1}, Result{0, 3, 0, -1, 1}},
+		{999 * ms, WindowParams{3, 1, 1}, Result{1, 3, 0, 1, 1}}, // decided at +1001 ms: 3 in (1 ms, 1001 ms]
+	})
+	for _, a := range []struct {
+		name string
+		run  windowFunc
+	}{{"fw", (*Shard).ThrottleFixedWindow}, {"sw", (*Shard).ThrottleSlidingWindow}, {"swlog", (*Shard).ThrottleSlidingLog}} {
+		st := NewStore(1)
+		sh := st.Shard(0)
+		k := []byte(a.name)
+		allowed := 0
+		for _, at := range reorderedMs {
+			r, err := a.run(sh, Hash(k), k, WindowParams{3, 1, 1}, b0+at*1e6, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Limited == 0 {
+				allowed++
+			}
+		}
+		if allowed != 3 {
+			t.Errorf("%s: %d allowed at limit 3 over %v ms", a.name, allowed, reorderedMs)
+		}
+	}
+	// GCRA: an older instant is already the conservative side (the TAT
+	// never moves back; the older instant sees less of it as paid).
+	st := NewStore(1)
+	sh := st.Shard(0)
+	k := []byte("g")
+	allowed := 0
+	for _, at := range reorderedMs {
+		r, err := sh.ThrottleGCRA(Hash(k), k, GCRAParams{MaxBurst: 2, Count: 3, Period: 1, Quantity: 1}, b0+at*1e6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Limited == 0 {
+			allowed++
+		}
+	}
+	if allowed != 3 {
+		t.Errorf("gcra: %d allowed at max_burst+1 = 3 over %v ms", allowed, reorderedMs)
+	}
+}
+
+// TestReorderedArrivalsProperty: random arrivals whose carried instants lag
+// their true order by up to half a period. Window limiters admit at most
+// limit per window, a call counting in the newest window any admitted call
+// reached (the stored window never moves back); the sliding log holds at
+// most limit entries in any period; GCRA admits n units between two
+// admitted calls only if n·T ≤ (later instant − earlier instant) + τ.
+func TestReorderedArrivalsProperty(t *testing.T) {
+	const period = int64(1e9)
+	for seed := range uint64(200) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		limit := 1 + rng.Int64N(8)
+		lag := rng.Int64N(period / 2)
+		n := 50 + rng.IntN(150)
+		type call struct{ at, q int64 }
+		calls := make([]call, n)
+		now := b0 + rng.Int64N(period)
+		for i := range calls {
+			now += rng.Int64N(3 * period / limit) // about three times the limit's rate
+			calls[i] = call{now - rng.Int64N(lag+1), 1 + rng.Int64N(2)}
+		}
+		for _, a := range []struct {
+			name string
+			run  windowFunc
+		}{{"fw", (*Shard).ThrottleFixedWindow}, {"sw", (*Shard).ThrottleSlidingWindow}} {
+			st := NewStore(1)
+			sh := st.Shard(0)
+			k := []byte("p")
+			perWindow := map[int64]int64{}
+			newest := int64(math.MinInt64)
+			for i, c := range calls {
+				r, err := a.run(sh, Hash(k), k, WindowParams{limit, 1, c.q}, c.at, false)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Limited != 0 {
+					continue
+				}
+				newest = max(newest, c.at/period)
+				perWindow[newest] += c.q
+				if perWindow[newest] > limit {
+					t.Fatalf("%s seed %d call %d: %d admitted in window %d, limit %d", a.name, seed, i, perWindow[newest], newest, limit)
+				}
+			}
+		}
+		st := NewStore(1)
+		sh := st.Shard(0)
+		k := []byte("l")
+		var logged []int64 // instants decided at, in order
+		for i, c := range calls {
+			r, err := sh.ThrottleSlidingLog(Hash(k), k, WindowParams{limit, 1, c.q}, c.at, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Limited != 0 {
+				continue
+			}
+			at := c.at
+			if len(logged) > 0 {
+				at = max(at, logged[len(logged)-1])
+			}
+			for range c.q {
+				logged = append(logged, at)
+			}
+			inWindow := 0
+			for _, e := range logged {
+				if e > at-period {
+					inWindow++
+				}
+			}
+			if int64(inWindow) > limit {
+				t.Fatalf("swlog seed %d call %d: %d in (%d−P, %d], limit %d", seed, i, inWindow, at, at, limit)
+			}
+		}
+		gp := GCRAParams{MaxBurst: limit - 1, Count: limit, Period: 1, Quantity: 1}
+		T := EmissionInterval(gp.Count, gp.Period)
+		tau := T * (gp.MaxBurst + 1)
+		st = NewStore(1)
+		sh = st.Shard(0)
+		k = []byte("g")
+		var admitted []int64
+		for i, c := range calls {
+			r, err := sh.ThrottleGCRA(Hash(k), k, gp, c.at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Limited != 0 {
+				continue
+			}
+			admitted = append(admitted, c.at)
+			for j, first := range admitted {
+				if units := int64(len(admitted) - j); units*T > c.at-first+tau {
+					t.Fatalf("gcra seed %d call %d: %d admitted from %d to %d ns, T %d, τ %d", seed, i, units, first, c.at, T, tau)
+				}
+			}
 		}
 	}
 }

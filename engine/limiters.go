@@ -24,6 +24,12 @@ func (sh *Shard) stateOf(h uint64, key []byte, kind Kind, nowMs int64) (*record,
 
 // ThrottleFixedWindow runs FW.THROTTLE (or FW.PEEK with peek). The state
 // names its window by the window's end, so the key's TTL plays no part.
+//
+// An instant older than the stored window (a forwarded command carries the
+// first node's clock; two connections may read the clock in one order and
+// take the lock in the other) is decided inside the stored window: moving
+// the state back to the older window would let the next call start the
+// newer window afresh, admitting the limit again on every reordering.
 func (sh *Shard) ThrottleFixedWindow(h uint64, key []byte, p WindowParams, nowNs int64, peek bool) (Result, error) {
 	nowMs := nowNs / 1e6
 	r, err := sh.stateOf(h, key, KindFixedWindow, nowMs)
@@ -32,11 +38,20 @@ func (sh *Shard) ThrottleFixedWindow(h uint64, key []byte, p WindowParams, nowNs
 	}
 	elapsed := intoWindow(nowNs, p.Period)
 	endMs := (nowNs-elapsed)/1e6 + p.Period*1000 // exact: windows start on whole seconds
+	untilEnd := p.Period*1e9 - elapsed
 	var count int64
-	if r != nil && sh.wins[r.val].EmptyAtMs == endMs {
-		count = sh.wins[r.val].Cur
+	if r != nil {
+		switch w := sh.wins[r.val]; {
+		case w.EmptyAtMs == endMs:
+			count = w.Cur
+		case w.EmptyAtMs > endMs: // an older instant: the stored window decides
+			endMs, count = w.EmptyAtMs, w.Cur
+			// Timed from the window's start at the latest, as if decided
+			// there (a key stored under a longer period may end sooner).
+			untilEnd = min(mulWide(endMs, 1e6).sub(wideOf(nowNs)).saturate(), p.Period*1e9)
+		}
 	}
-	res, newCount := fixedWindow(p, elapsed, count)
+	res, newCount := fixedWindow(p, untilEnd, count)
 	if !peek && newCount != count {
 		sh.putWindow(h, key, r, KindFixedWindow, WindowState{EmptyAtMs: endMs, Cur: newCount}, nowMs)
 	}
@@ -46,6 +61,11 @@ func (sh *Shard) ThrottleFixedWindow(h uint64, key []byte, p WindowParams, nowNs
 // ThrottleSlidingWindow runs SW.THROTTLE (or SW.PEEK with peek). The state
 // holds the previous and current counts and names the current window by
 // the end of the window after it (when both counts have aged out).
+//
+// An instant older than the stored window is decided at the stored
+// window's start, where the previous count weighs fully (the most
+// restrictive instant of that window), for the reason given at
+// ThrottleFixedWindow.
 func (sh *Shard) ThrottleSlidingWindow(h uint64, key []byte, p WindowParams, nowNs int64, peek bool) (Result, error) {
 	nowMs := nowNs / 1e6
 	r, err := sh.stateOf(h, key, KindSlidingWindow, nowMs)
@@ -58,11 +78,19 @@ func (sh *Shard) ThrottleSlidingWindow(h uint64, key []byte, p WindowParams, now
 	emptyAt := startMs + 2*periodMs
 	var prev, cur int64
 	if r != nil {
-		switch w := sh.wins[r.val]; w.EmptyAtMs {
-		case emptyAt: // stored in this window
+		switch w := sh.wins[r.val]; {
+		case w.EmptyAtMs == emptyAt: // stored in this window
 			prev, cur = w.Prev, w.Cur
-		case emptyAt - periodMs: // stored in the previous window
+		case w.EmptyAtMs == emptyAt-periodMs: // stored in the previous window
 			prev = w.Cur
+		case w.EmptyAtMs > emptyAt: // an older instant: the stored window decides
+			emptyAt, prev, cur = w.EmptyAtMs, w.Prev, w.Cur
+			elapsed = 0
+			if into := wideOf(nowNs).sub(mulWide(emptyAt-2*periodMs, 1e6)); !into.negative() {
+				// Stored under a longer period, on another grid: now lies
+				// inside the stored window as this period sees it.
+				elapsed = min(into.saturate(), p.Period*1e9-1)
+			}
 		}
 	}
 	res, newCur := slidingWindow(p, elapsed, prev, cur)
@@ -74,40 +102,37 @@ func (sh *Shard) ThrottleSlidingWindow(h uint64, key []byte, p WindowParams, now
 
 // ThrottleSlidingLog runs SWLOG.THROTTLE (or SWLOG.PEEK with peek). The log
 // keeps one time per unit inside the window, at most p.Limit of them.
+//
+// An instant older than the log's last entry is decided (and logged, and
+// the reply timed) at that entry, for the reason given at ThrottleFixedWindow, so the log only
+// ever grows at its end. Entries are trimmed only when one is appended,
+// never on a denial: every entry ever trimmed is then at least a period
+// older than the last entry, and a call decided at or after it sees every
+// entry still inside its window.
 func (sh *Shard) ThrottleSlidingLog(h uint64, key []byte, p WindowParams, nowNs int64, peek bool) (Result, error) {
 	nowMs := nowNs / 1e6
 	r, err := sh.stateOf(h, key, KindSlidingLog, nowMs)
 	if err != nil {
 		return Result{}, err
 	}
-	period := p.Period * 1e9
 	var log []int64
 	if r != nil {
 		log = sh.logs[r.val]
 	}
-	// Entries at or before now−P have left the window.
-	drop, _ := slices.BinarySearch(log, nowNs-period+1)
+	at, drop := logInstant(log, p, nowNs)
 	live := log[drop:]
-	res, add := slidingLog(p, nowNs, live)
-	if peek || (add == 0 && drop == 0) {
-		return res, nil
-	}
-	if len(live)+int(add) == 0 {
-		sh.Delete(h, key, nowMs)
+	res, add := slidingLog(p, at, live)
+	if peek || add == 0 {
 		return res, nil
 	}
 	// Reuse the backing array; trim from the front by copying down.
 	n := copy(log, live)
 	log = log[:n]
 	for range add {
-		log = append(log, nowNs)
-	}
-	// Keep it sorted: a concurrent command may have logged a later time.
-	if n > 0 && log[n-1] > nowNs {
-		slices.Sort(log)
+		log = append(log, at)
 	}
 	// The last entry leaves the window P after it, rounded up to a ms.
-	exp := ceilDiv(log[len(log)-1], 1e6) + p.Period*1000
+	exp := ceilDiv(at, 1e6) + p.Period*1000
 	if r != nil {
 		sh.addBytes(8 * int64(len(log)-len(sh.logs[r.val])))
 		sh.logs[r.val] = log
@@ -116,6 +141,18 @@ func (sh *Shard) ThrottleSlidingLog(h uint64, key []byte, p WindowParams, nowNs 
 	}
 	sh.putLog(h, key, log, exp, nowMs) // log is freshly built: no copy
 	return res, nil
+}
+
+// logInstant returns the instant a sliding-log call at nowNs is decided at
+// (nowNs, or the log's last entry when that is later) and how many leading
+// entries of log have left the window by then (those at or before at−P).
+func logInstant(log []int64, p WindowParams, nowNs int64) (at int64, drop int) {
+	at = nowNs
+	if n := len(log); n > 0 && log[n-1] > at {
+		at = log[n-1]
+	}
+	drop, _ = slices.BinarySearch(log, at-p.Period*1e9+1)
+	return at, drop
 }
 
 // SlidingLogGrows reports whether ThrottleSlidingLog at nowNs would make
@@ -130,7 +167,7 @@ func (sh *Shard) SlidingLogGrows(h uint64, key []byte, p WindowParams, nowNs int
 	if r != nil {
 		log = sh.logs[r.val]
 	}
-	drop, _ := slices.BinarySearch(log, nowNs-p.Period*1e9+1)
-	_, add := slidingLog(p, nowNs, log[drop:])
+	at, drop := logInstant(log, p, nowNs)
+	_, add := slidingLog(p, at, log[drop:])
 	return add > int64(drop)
 }

@@ -72,11 +72,10 @@ func ceilDiv(a, d int64) int64 {
 // two values up to 2^63−1 wraps. They compare q with what is left
 // (limit − used, both non-negative) or sum exact 128-bit products.
 
-// fixedWindow decides one FW call elapsed ns into the window; count is what
-// the current window has used (the caller resets it when the stored window
-// is another one).
-func fixedWindow(p WindowParams, elapsed, count int64) (res Result, newCount int64) {
-	untilEnd := p.Period*1e9 - elapsed
+// fixedWindow decides one FW call untilEnd ns before its window ends
+// (in (0, P]); count is what that window has used (the caller resets it
+// when the stored window is an older one).
+func fixedWindow(p WindowParams, untilEnd, count int64) (res Result, newCount int64) {
 	res = Result{Limit: p.Limit, RetryAfter: -1, ResetAfter: secondsUntil(untilEnd)}
 	newCount = count
 	switch {
@@ -84,7 +83,7 @@ func fixedWindow(p WindowParams, elapsed, count int64) (res Result, newCount int
 		res.Limited = 1
 	case p.Quantity > p.Limit-count: // count may exceed a limit lowered since
 		res.Limited = 1
-		res.RetryAfter = secondsUntil(untilEnd)
+		res.RetryAfter = res.ResetAfter
 	default:
 		newCount = count + p.Quantity
 	}
@@ -150,9 +149,9 @@ func slidingRetry(p WindowParams, period, elapsed, prev, cur int64) int64 {
 	return wait
 }
 
-// slidingLog decides one SWLOG call on log, the sorted request times still
-// inside (now−P, now] (the caller trims it). It returns how many entries
-// to append.
+// slidingLog decides one SWLOG call at nowNs on log, the sorted request
+// times still inside (now−P, now] (the caller trims it). It returns how
+// many entries to append.
 func slidingLog(p WindowParams, nowNs int64, log []int64) (res Result, add int64) {
 	period := p.Period * 1e9
 	used := int64(len(log))
