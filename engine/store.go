@@ -30,6 +30,10 @@ const (
 	KindFixedWindow
 	// KindZset: a sorted set (ZADD and friends).
 	KindZset
+	// KindList: a list (LPUSH and friends).
+	KindList
+	// KindHash: a hash (HSET and friends).
+	KindHash
 
 	// NumKinds is one more than the largest Kind: the length of
 	// Shard.KindCounts's array.
@@ -50,6 +54,10 @@ func (k Kind) String() string {
 		return "fixed-window"
 	case KindZset:
 		return "zset"
+	case KindList:
+		return "list"
+	case KindHash:
+		return "hash"
 	}
 	return "none"
 }
@@ -64,6 +72,8 @@ type Entry struct {
 	Bytes    []byte      // KindString: the value
 	Log      []int64     // KindSlidingLog: request times in ns, ascending
 	Zset     *Zset       // KindZset: the set (store memory; Restore adopts it)
+	List     *List       // KindList: the list (store memory; Restore adopts it)
+	Hmap     *Hmap       // KindHash: the hash (store memory; Restore adopts it)
 	ExpireMs int64       // absolute Unix ms; 0 = no expiry
 }
 
@@ -178,6 +188,10 @@ type Shard struct {
 	freeWin  []uint32
 	zsets    []*Zset // sorted sets
 	freeZset []uint32
+	lists    []*List // lists
+	freeList []uint32
+	hmaps    []*Hmap // hashes
+	freeHmap []uint32
 	sweepRNG uint64 // xorshift state for the sweeper's samples
 	evictRNG uint64 // xorshift state for eviction samples
 
@@ -401,6 +415,14 @@ func (sh *Shard) releaseValue(r *record) {
 		sh.addBytes(-sh.zsets[r.val].accounted)
 		sh.zsets[r.val] = nil
 		sh.freeZset = append(sh.freeZset, uint32(r.val))
+	case KindList:
+		sh.addBytes(-sh.lists[r.val].accounted)
+		sh.lists[r.val] = nil
+		sh.freeList = append(sh.freeList, uint32(r.val))
+	case KindHash:
+		sh.addBytes(-sh.hmaps[r.val].l.accounted)
+		sh.hmaps[r.val] = nil
+		sh.freeHmap = append(sh.freeHmap, uint32(r.val))
 	}
 }
 
@@ -456,6 +478,12 @@ func (sh *Shard) entryOf(r *record) Entry {
 	case KindZset:
 		e.Zset = sh.zsets[r.val]
 		e.Int = 0
+	case KindList:
+		e.List = sh.lists[r.val]
+		e.Int = 0
+	case KindHash:
+		e.Hmap = sh.hmaps[r.val]
+		e.Int = 0
 	}
 	return e
 }
@@ -500,10 +528,13 @@ func (sh *Shard) SetInt(h uint64, key []byte, kind Kind, val, expireMs, nowMs in
 }
 
 // Restore writes a key exactly as a snapshot recorded it: its kind, state
-// and absolute expiry. e.Bytes and e.Log are copied; e.Zset is adopted
-// (the caller must not use it afterwards), and an empty set stores nothing.
+// and absolute expiry. e.Bytes and e.Log are copied; e.Zset, e.List and
+// e.Hmap are adopted (the caller must not use them afterwards), and an
+// empty collection stores nothing.
 func (sh *Shard) Restore(h uint64, key []byte, e Entry, nowMs int64) {
-	if e.Kind == KindZset && (e.Zset == nil || e.Zset.Len() == 0) {
+	if (e.Kind == KindZset && (e.Zset == nil || e.Zset.Len() == 0)) ||
+		(e.Kind == KindList && (e.List == nil || e.List.Len() == 0)) ||
+		(e.Kind == KindHash && (e.Hmap == nil || e.Hmap.Len() == 0)) {
 		sh.Delete(h, key, nowMs)
 		return
 	}
@@ -522,6 +553,10 @@ func (sh *Shard) Restore(h uint64, key []byte, e Entry, nowMs int64) {
 		r.val = sh.storeWindow(e.Window)
 	case KindZset:
 		r.val = sh.storeZset(e.Zset)
+	case KindList:
+		r.val = sh.storeList(e.List)
+	case KindHash:
+		r.val = sh.storeHmap(e.Hmap)
 	}
 }
 
@@ -569,6 +604,7 @@ func (sh *Shard) Clear() {
 	sh.logs, sh.freeLog = nil, nil
 	sh.wins, sh.freeWin = nil, nil
 	sh.zsets, sh.freeZset = nil, nil
+	sh.lists, sh.freeList, sh.hmaps, sh.freeHmap = nil, nil, nil, nil
 	sh.addBytes(-sh.ownBytes)
 	sh.expiring = 0
 	sh.kinds = [NumKinds]int{}

@@ -12,9 +12,10 @@ import (
 
 const (
 	magic = "RLSNAP\r\n"
-	// 3: sorted sets (entry kind 6); 2: window states carry their own
-	// window; 1 derived it from the expiry.
-	version       = 3
+	// 4: lists and hashes (entry kinds 7 and 8); 3: sorted sets (entry
+	// kind 6); 2: window states carry their own window; 1 derived it from
+	// the expiry.
+	version       = 4
 	headerSize    = 8 + 4 + 8 + 4
 	blockTarget   = 64 << 10 // a block is flushed once its payload passes this
 	maxBlockBytes = 1 << 30  // a length above this is corruption, not data
@@ -31,6 +32,8 @@ const (
 	diskSlidingLog    = 4
 	diskFixedWindow   = 5
 	diskZset          = 6 // format version 3 on
+	diskList          = 7 // format version 4 on
+	diskHash          = 8 // format version 4 on
 )
 
 func diskKind(k engine.Kind) (byte, bool) {
@@ -47,6 +50,10 @@ func diskKind(k engine.Kind) (byte, bool) {
 		return diskFixedWindow, true
 	case engine.KindZset:
 		return diskZset, true
+	case engine.KindList:
+		return diskList, true
+	case engine.KindHash:
+		return diskHash, true
 	}
 	return 0, false
 }
@@ -65,6 +72,10 @@ func engineKind(b byte) (engine.Kind, bool) {
 		return engine.KindFixedWindow, true
 	case diskZset:
 		return engine.KindZset, true
+	case diskList:
+		return engine.KindList, true
+	case diskHash:
+		return engine.KindHash, true
 	}
 	return 0, false
 }
@@ -98,6 +109,10 @@ func appendEntry(b []byte, key []byte, e engine.Entry) []byte {
 		}
 	case engine.KindZset:
 		b = e.Zset.AppendBinary(b)
+	case engine.KindList:
+		b = e.List.AppendBinary(b)
+	case engine.KindHash:
+		b = e.Hmap.AppendBinary(b)
 	case engine.KindFixedWindow:
 		b = binary.LittleEndian.AppendUint64(b, uint64(e.Window.EmptyAtMs))
 		b = binary.LittleEndian.AppendUint64(b, uint64(e.Window.Cur))
@@ -166,6 +181,26 @@ func decodeEntry(p []byte, ver uint32) (key []byte, e engine.Entry, n int, err e
 			return nil, e, 0, err
 		}
 		e.Zset = z
+		n += m
+	case engine.KindList:
+		if ver < 4 {
+			return nil, e, 0, fmt.Errorf("entry kind %d in a version %d file", p[0], ver)
+		}
+		l, m, err := engine.DecodeList(p[n:])
+		if err != nil {
+			return nil, e, 0, err
+		}
+		e.List = l
+		n += m
+	case engine.KindHash:
+		if ver < 4 {
+			return nil, e, 0, fmt.Errorf("entry kind %d in a version %d file", p[0], ver)
+		}
+		hm, m, err := engine.DecodeHash(p[n:])
+		if err != nil {
+			return nil, e, 0, err
+		}
+		e.Hmap = hm
 		n += m
 	case engine.KindFixedWindow, engine.KindSlidingWindow:
 		if ver == 1 {

@@ -41,6 +41,24 @@ func fill(t testing.TB, st *engine.Store, n int) {
 				sh.SetString(h, k, []byte("value\x00\xff"), 0, nowMs)
 				break
 			}
+			if i%18 == 10 {
+				l := sh.NewList(h, k, nowMs)
+				for j := range 1 + i%400 {
+					l.Insert(l.Len(), []byte(fmt.Sprint("element:", j)))
+				}
+				sh.ListChanged(h, k, l, nowMs)
+				sh.SetExpire(h, k, nowMs+int64(i)*60_000, nowMs)
+				break
+			}
+			if i%18 == 16 {
+				m := sh.NewHmap(h, k, nowMs)
+				for j := range 1 + i%200 { // some pass the small form's limit
+					m.Set([]byte(fmt.Sprint("field:", j*7%200)), []byte(fmt.Sprint(j)))
+				}
+				sh.HmapChanged(h, k, m, nowMs)
+				sh.SetExpire(h, k, nowMs+int64(i)*60_000, nowMs)
+				break
+			}
 			z := sh.NewZset(h, k, nowMs)
 			for j := range 3 + i%300 { // some sets pass the member-index threshold
 				z.Insert(float64(j%7)-2.5, []byte(fmt.Sprintf("member:%d", j)))
@@ -63,6 +81,12 @@ func dump(st *engine.Store, nowMs int64) []string {
 			var zs []byte
 			if e.Zset != nil {
 				zs = e.Zset.AppendBinary(nil)
+			}
+			if e.List != nil {
+				zs = e.List.AppendBinary(nil)
+			}
+			if e.Hmap != nil {
+				zs = e.Hmap.AppendBinary(nil)
 			}
 			out = append(out, fmt.Sprintf("%q %v %d %+v %q %v %d %x", k, e.Kind, e.Int, e.Window, e.Bytes, e.Log, e.ExpireMs, zs))
 		}

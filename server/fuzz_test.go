@@ -76,6 +76,11 @@ func FuzzCommands(f *testing.F) {
 		{"ZRANGEBYLEX", "z", "[a", "(c"}, {"ZREMRANGEBYRANK", "z", "-2", "-1"}, {"ZPOPMIN", "z", "3"},
 		{"ZMSCORE", "z", "a", "x"}, {"INCRBYFLOAT", "f", "1e4932"}, {"INCRBY", "i", "-9223372036854775808"},
 		{"GETEX", "k", "PXAT", "1"}, {"MSET", "a", "1", "b", "2"}, {"MGET", "a", "z", "b"}, {"HELLO", "3"},
+		{"RPUSH", "l", "a", "b", "c"}, {"LPOS", "l", "a", "RANK", "-9223372036854775808", "COUNT", "0", "MAXLEN", "2"},
+		{"LRANGE", "l", "-9223372036854775808", "9223372036854775807"}, {"LTRIM", "l", "1", "-1"}, {"LSET", "l", "-1", "x"},
+		{"LREM", "l", "-2", "a"}, {"LINSERT", "l", "AFTER", "b", "z"}, {"RPOP", "l", "9"}, {"LINDEX", "l", "-4"},
+		{"HSET", "h", "f", "1", "g", "x"}, {"HINCRBYFLOAT", "h", "f", "1e4932"}, {"HINCRBY", "h", "f", "-9223372036854775808"},
+		{"HGETALL", "h"}, {"HMGET", "h", "f", "q"}, {"HDEL", "h", "f", "g"}, {"HSETNX", "h", "f", "v"},
 	}
 	for _, s := range seeds {
 		f.Add([]byte(bytes.Join(toBytes(s), []byte{0})))

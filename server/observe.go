@@ -19,6 +19,8 @@ var kindNames = [engine.NumKinds]string{
 	engine.KindSlidingLog:    "sliding_log",
 	engine.KindFixedWindow:   "fixed_window",
 	engine.KindZset:          "zset",
+	engine.KindList:          "list",
+	engine.KindHash:          "hash",
 }
 
 // RegisterMetrics makes the server's counters (and its snapshot
