@@ -15,7 +15,11 @@
 # bench/lua.sh measures the same scripts sent by redis-benchmark; this one
 # measures what the libraries really send. The sliding-log libraries
 # ratelimiter and rolling-rate-limiter (ioredis) need no script: each call
-# is a MULTI of sorted-set commands. LIBS="a b" picks libraries.
+# is a MULTI of sorted-set commands. Python's limits 2.8 (Debian
+# python3-limits; bench/limits_cpu.py, threads on redis-py's pool) runs its
+# fixed window (a Lua INCRBY+EXPIRE) and its moving window (a Lua list:
+# LINDEX, LPUSH, LTRIM, EXPIRE); Python drives fewer calls (a quarter) as it
+# is slower on the client side. LIBS="a b" picks libraries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench/out
@@ -43,16 +47,18 @@ start() {
 drive() { # lib calls conc
   case $1 in
     redis_rate) "$out/libcpu" -addr "127.0.0.1:$port" -lib redis_rate -calls "$2" -conc "$3" ;;
+    limits/*) /usr/bin/python3 bench/limits_cpu.py "$port" "${1#limits/}" "$2" "$3" ;;
     *) (cd tests/node && node libs.js bench "$1" "$port" "$2" "$3") ;;
   esac
 }
 
 echo "| library | server | callers | server CPU µs/call, median (min-max) | calls/s |"
 echo "|---|---|---|---|---|"
-for lib in ${LIBS:-redis_rate rate-limiter-flexible/ioredis rate-limiter-flexible/node-redis rate-limit-redis/store ratelimiter/ioredis rolling-rate-limiter/ioredis}; do
+for lib in ${LIBS:-redis_rate rate-limiter-flexible/ioredis rate-limiter-flexible/node-redis rate-limit-redis/store ratelimiter/ioredis rolling-rate-limiter/ioredis limits/fixed-window limits/moving-window}; do
   for conc in 1 50; do
     calls=$calls1
     [ "$conc" = 50 ] && calls=$calls50
+    case $lib in limits/*) calls=$((calls / 4)) ;; esac
     for server in rlserver redis; do
       start "$server"
       drive "$lib" 2000 "$conc" >/dev/null # warm-up: scripts loaded, connections open
