@@ -363,3 +363,38 @@ func TestSequenceOutranksClockNames(t *testing.T) {
 		t.Fatalf("LoadNewest: %+v %v", info, err)
 	}
 }
+
+// v3File wraps entries in a version-3 file.
+func v3File(t *testing.T, payload []byte, entries uint64) string {
+	t.Helper()
+	file := appendHeaderVersion(now, 3)
+	file = binary.LittleEndian.AppendUint32(file, uint32(len(payload)))
+	file = binary.LittleEndian.AppendUint32(file, crc32.Checksum(payload, castagnoli))
+	file = append(file, payload...)
+	var end [16]byte
+	binary.LittleEndian.PutUint64(end[4:12], entries)
+	binary.LittleEndian.PutUint32(end[12:], crc32.Checksum(end[:12], castagnoli))
+	file = append(file, end[:]...)
+	path := filepath.Join(t.TempDir(), "v3.rls")
+	if err := os.WriteFile(path, file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// A version-3 file (sorted sets, no lists or hashes) still loads; one
+// claiming a list is corrupt.
+func TestVersion3FileLoads(t *testing.T) {
+	var payload []byte
+	payload = AppendEntry(payload, []byte("z"), engine.Entry{Kind: engine.KindZset, Zset: sampleZset()})
+	payload = AppendEntry(payload, []byte("s"), engine.Entry{Kind: engine.KindString, Bytes: []byte("v")})
+	st := engine.NewStore(1)
+	if info, err := Load(v3File(t, payload, 2), st, now); err != nil || info.Keys != 2 {
+		t.Fatalf("load v3: %+v %v", info, err)
+	}
+	withList := AppendEntry(slices.Clone(payload), []byte("l"), engine.Entry{Kind: engine.KindList, List: sampleList()})
+	_, err := Load(v3File(t, withList, 3), engine.NewStore(1), now)
+	if !errors.As(err, new(*CorruptError)) {
+		t.Fatalf("a list in a v3 file: %v", err)
+	}
+}
