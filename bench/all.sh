@@ -19,6 +19,9 @@ echo "## Sorted-set memory per member"
 bench/zset_memory.sh 100 1000 100000 2>/dev/null
 go test ./engine -run XXX -bench ZsetMemory -benchtime 1x 2>/dev/null | grep Benchmark
 echo
+echo "## List and hash memory"
+bench/types_memory.sh 2>/dev/null
+echo
 echo "## Limiter libraries: server CPU per call"
 bench/libraries.sh 2>/dev/null
 echo

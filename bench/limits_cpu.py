@@ -36,4 +36,4 @@ for th in threads:
     th.start()
 for th in threads:
     th.join()
-print(json.dumps({"seconds": time.time() - start}))
+print(json.dumps({"seconds": time.time() - start}, separators=(",", ":")))
