@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -195,6 +196,9 @@ func TestClusterRulesReachEveryNode(t *testing.T) {
 	n3 = startRuleNode(t, dirs[2], "n3", n1.gossip)
 	waitSettled(t, []*node{n1, n2, n3})
 	killHard(t, n3.proc)
+	// n3 comes back on its gossip port; the test holds it meanwhile, or a
+	// node or connection of another test could take it.
+	release := holdPort(t, n3.gossip)
 	do(n1, "POST", "/v1/admin/rules", `{"id":"while-down","limit":1,"window":"1s"}`, 201)
 	do(n2, "DELETE", "/v1/admin/rules/r06", "", 200)
 	do(n2, "PUT", "/v1/admin/rules/r07", `{"limit":77}`, 200)
@@ -202,6 +206,7 @@ func TestClusterRulesReachEveryNode(t *testing.T) {
 	// Same gossip address as before: memberlist takes a node back under
 	// its name only there (a fixed --cluster-port in production).
 	_, port, _ := strings.Cut(n3.gossip, "127.0.0.1:")
+	release()
 	n3 = startRuleNode(t, dirs[2], "n3", n1.gossip, "--cluster-port", port)
 	waitSameRules(t, 10*time.Second, n1, n3)
 	if _, _, r := httpDo(t, n3.proc, "GET", "/v1/admin/rules/r07", token, ""); r["limit"] != 77.0 {
@@ -402,5 +407,28 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 			t.Fatalf("timed out after %v waiting for %s", within, what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// holdPort binds addr's TCP and UDP port (gossip uses both) until the
+// returned function is called; a port already taken again is logged, and
+// the node's start retries.
+func holdPort(t *testing.T, addr string) (release func()) {
+	t.Helper()
+	var closers []func() error
+	if l, err := net.Listen("tcp", addr); err == nil {
+		closers = append(closers, l.Close)
+	} else {
+		t.Logf("holding %s: %v", addr, err)
+	}
+	if c, err := net.ListenPacket("udp", addr); err == nil {
+		closers = append(closers, c.Close)
+	} else {
+		t.Logf("holding %s: %v", addr, err)
+	}
+	return func() {
+		for _, c := range closers {
+			c()
+		}
 	}
 }

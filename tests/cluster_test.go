@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"os"
@@ -24,7 +25,18 @@ import (
 // under the whole suite with -race on two cores, fast detection declares
 // busy nodes dead, which is not what the load tests test.
 
-var testClusterKey = base64.StdEncoding.EncodeToString([]byte("rlserver cluster test key 32 byt"))
+// Each test's cluster has a key of its own: a port a node of one test
+// leaves is soon reused by another test's node, which the first test's
+// nodes still gossip to (memberlist keeps probing dead members); with one
+// shared key the two clusters would merge. The key is derived from the
+// (sub)test's name and a per-process salt so that every node of one test
+// shares it.
+var clusterKeySalt = strconv.FormatInt(time.Now().UnixNano(), 10)
+
+func clusterKey(t testing.TB) string {
+	sum := sha256.Sum256([]byte(clusterKeySalt + "\x00" + t.Name()))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
 
 type node struct {
 	*proc
@@ -36,16 +48,40 @@ var gossipRE = regexp.MustCompile(` gossip=(\d+)`)
 // startNode starts one cluster node; join is a gossip address or "".
 func startNode(t *testing.T, join string, extra ...string) *node {
 	t.Helper()
-	args := []string{"--cluster-port", "0", "--cluster-key", testClusterKey}
+	args := []string{"--cluster-port", "0", "--cluster-key", clusterKey(t)}
 	if join != "" {
 		args = append(args, "--join", join)
 	}
-	p := startServer(t, append(args, extra...)...)
+	p := startRetrying(t, append(args, extra...)...)
 	m := gossipRE.FindStringSubmatch(p.logs.String())
 	if m == nil {
 		t.Fatalf("no gossip port in the logs:\n%s", p.logs.String())
 	}
 	return &node{proc: p, gossip: "127.0.0.1:" + m[1]}
+}
+
+// startRetrying is startServer for nodes, started again (a bounded number
+// of times) when a port was taken: with --cluster-port 0 memberlist binds
+// TCP on a free port and then UDP on the same number, which another
+// process may hold, and gives up after a few tries; a fixed port given
+// back by a stopped node may be held for a moment by a connection of
+// another test.
+func startRetrying(t *testing.T, args ...string) *proc {
+	t.Helper()
+	var err error
+	for attempt := range 5 {
+		var p *proc
+		if p, err = tryStart(t, nil, args...); err == nil {
+			return p
+		}
+		if !addrInUse(err) {
+			break
+		}
+		t.Logf("start %d: a port was taken; starting again", attempt+1)
+		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+	}
+	t.Fatal(err)
+	return nil
 }
 
 // startNodes starts n nodes, each joining the first, and waits until the

@@ -1,9 +1,11 @@
 package tests
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func infoField(t *testing.T, rc *rawConn, section, field string) string {
@@ -28,6 +30,7 @@ func TestMaxMemoryNoEviction(t *testing.T) {
 	srv := startServer(t, "--maxmemory", "64kb")
 	rc := newRaw(dial(t, srv.Addr))
 	var oomAt int
+	first := time.Now() // before mm:0's first call
 	for i := range 5000 {
 		got, err := rc.do("CL.THROTTLE", "mm:"+strconv.Itoa(i), "5", "1", "60")
 		if err != nil {
@@ -41,8 +44,18 @@ func TestMaxMemoryNoEviction(t *testing.T) {
 	if oomAt == 0 || oomAt > 2000 {
 		t.Fatalf("OOM after %d keys with a 64 KiB limit", oomAt)
 	}
-	if got, _ := rc.do("CL.THROTTLE", "mm:0", "5", "1", "60"); !equalReply(got, []any{int64(0), int64(6), int64(4), int64(-1), int64(120)}) {
+	// mm:0's second call: one token left of the first call's five, and
+	// full again two periods after the first call, i.e. 120 s less the
+	// time since it (whole seconds; filling memory under -race on a loaded
+	// machine can take more than one).
+	got, _ := rc.do("CL.THROTTLE", "mm:0", "5", "1", "60")
+	since := int64(math.Ceil(time.Since(first).Seconds()))
+	r, _ := got.([]any)
+	if len(r) != 5 || !equalReply(r[:4], []any{int64(0), int64(6), int64(4), int64(-1)}) {
 		t.Fatalf("an existing key at maxmemory: %#v", got)
+	}
+	if reset, ok := r[4].(int64); !ok || reset > 120 || reset < 120-since {
+		t.Fatalf("an existing key at maxmemory, %d s after its first call: %#v", since, got)
 	}
 	if got, _ := rc.do("SET", "mm:new", "x"); got != respError("OOM command not allowed when used memory > 'maxmemory'.") {
 		t.Fatalf("SET of a new key at maxmemory: %#v", got)

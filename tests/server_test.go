@@ -90,6 +90,38 @@ func startServer(t testing.TB, extra ...string) *proc {
 // startWrapped runs the server under a wrapper command (e.g. prlimit).
 func startWrapped(t testing.TB, wrapper []string, extra ...string) *proc {
 	t.Helper()
+	p, err := tryStart(t, wrapper, extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// errStart is tryStart's error: the server exited at startup (its last
+// words are in the logs) or was not ready in time.
+type errStart struct {
+	exited bool
+	logs   string
+}
+
+func (e *errStart) Error() string {
+	if e.exited {
+		return "server exited at startup; logs:\n" + e.logs
+	}
+	return "server did not start; logs:\n" + e.logs
+}
+
+// addrInUse reports whether err is a startup that failed because a port
+// the server was to bind was taken.
+func addrInUse(err error) bool {
+	e, ok := err.(*errStart)
+	return ok && e.exited && strings.Contains(e.logs, "address already in use")
+}
+
+// tryStart is startWrapped returning an error instead of failing the test,
+// so that a caller can start again when a port it asked for was taken.
+func tryStart(t testing.TB, wrapper []string, extra ...string) (*proc, error) {
+	t.Helper()
 	args := append([]string{"--bind", "127.0.0.1", "--port", "0"}, extra...)
 	if !slices.Contains(extra, "--data-dir") {
 		args = append(args, "--data-dir", t.TempDir())
@@ -104,34 +136,50 @@ func startWrapped(t testing.TB, wrapper []string, extra ...string) *proc {
 	cmd.Stderr = pw
 	cmd.Stdout = os.Stdout
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	p := &proc{cmd: cmd, logs: &logBuffer{}}
 	found := make(chan []string, 1)
+	failed := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(pr)
 		sent := false
 		for sc.Scan() {
 			line := sc.Text()
 			p.logs.Write([]byte(line + "\n"))
-			if m := readyRE.FindStringSubmatch(line); m != nil && !sent {
+			if sent {
+				continue
+			}
+			if m := readyRE.FindStringSubmatch(line); m != nil {
 				if h := httpRE.FindStringSubmatch(line); h != nil {
 					m = append(m, h[1])
 				}
 				found <- m
 				sent = true
+			} else if strings.HasPrefix(line, "rlserver: ") {
+				// main's last words before exiting with status 1.
+				close(failed)
+				sent = true
 			}
 		}
 	}()
+	reap := func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		pw.Close()
+	}
 	select {
 	case m := <-found:
 		p.Addr, p.Port = m[1], m[2]
 		if len(m) > 3 {
 			p.HTTP = m[3]
 		}
+	case <-failed:
+		reap()
+		return nil, &errStart{exited: true, logs: p.logs.String()}
 	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		t.Fatalf("server did not start; logs:\n%s", p.logs.String())
+		reap()
+		return nil, &errStart{logs: p.logs.String()}
 	}
 	t.Cleanup(func() {
 		cmd.Process.Signal(os.Interrupt)
@@ -148,7 +196,7 @@ func startWrapped(t testing.TB, wrapper []string, extra ...string) *proc {
 			t.Errorf("the server reported a data race:\n%s", logs)
 		}
 	})
-	return p
+	return p, nil
 }
 
 func dial(t testing.TB, addr string) net.Conn {

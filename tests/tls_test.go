@@ -250,11 +250,23 @@ func TestClusterOverTLS(t *testing.T) {
 		// A long forwarding timeout: a reply later than the default
 		// 200 ms (seen at a load average of 30) would be answered by
 		// policy from a local bucket, which this test is not about.
-		args := append([]string{"--cluster-port", "0", "--cluster-key", testClusterKey, "--gossip-profile", "fast", "--forward-timeout", "10s"}, f.flags(freePort(t))...)
+		args := []string{"--cluster-port", "0", "--cluster-key", clusterKey(t), "--gossip-profile", "fast", "--forward-timeout", "10s"}
 		if join != "" {
 			args = append(args, "--join", join)
 		}
-		p := startServer(t, append(args, users...)...)
+		// The TLS port is probed free, then bound by the node: another
+		// test may take it in between, and the start is tried again with
+		// a new one (bounded).
+		var p *proc
+		var err error
+		for range 5 {
+			if p, err = tryStart(t, nil, slices.Concat(args, f.flags(freePort(t)), users)...); !addrInUse(err) {
+				break
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 		g := gossipRE.FindStringSubmatch(p.logs.String())
 		if g == nil || p.Addr != tlsAddrRE.FindStringSubmatch(p.logs.String())[1] {
 			t.Fatalf("not a TLS-only cluster node:\n%s", p.logs.String())
