@@ -17,14 +17,19 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+const forwardMetricsTimeout = 5 * time.Second
+
 // TestForwardingMetrics: every answered forwarded command is timed once
 // (rate_limiter_cluster_forward_duration_seconds), and after the owner is
 // killed the failed forwards are counted by reason, as INFO counts them.
 func TestForwardingMetrics(t *testing.T) {
 	t.Parallel()
 	// LAN detection: the killed node stays in the table (and forwards keep
-	// failing) for several seconds, longer than this test needs.
-	nodes := startNodes(t, 2)
+	// failing) for several seconds, longer than this test needs. The
+	// forwarding timeout is not what this test is about: at the default
+	// 200 ms, -race on a loaded machine timed out a whole pipeline (147 of
+	// 147) before any failure.
+	nodes := startNodes(t, 2, "--forward-timeout", forwardMetricsTimeout.String())
 	rc := newRaw(dial(t, nodes[0].Addr))
 	var cmds [][]string
 	for i := range 300 {
@@ -41,10 +46,9 @@ func TestForwardingMetrics(t *testing.T) {
 	if got := sample(f, "rate_limiter_cluster_forward_duration_seconds"); got != fwd {
 		t.Errorf("%v forwards timed, %v forwarded and answered", got, fwd)
 	}
-	// An answered forward took no longer than the forwarding timeout
-	// (200 ms by default); a wall-clock bound tighter than that fails on
-	// a loaded machine.
-	if sum := histSum(f, "rate_limiter_cluster_forward_duration_seconds"); sum <= 0 || sum/fwd > 0.2 {
+	// An answered forward took no longer than the forwarding timeout; a
+	// wall-clock bound tighter than that fails on a loaded machine.
+	if sum := histSum(f, "rate_limiter_cluster_forward_duration_seconds"); sum <= 0 || sum/fwd > forwardMetricsTimeout.Seconds() {
 		t.Errorf("mean forwarding round trip %vs", sum/fwd)
 	}
 	for _, r := range metrics.ForwardErrorReasons {

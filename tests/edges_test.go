@@ -1,9 +1,7 @@
 package tests
 
 import (
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,31 +14,8 @@ import (
 // persistence) for comparisons, and stops it when the test ends.
 func startRedisRef(t *testing.T, extra ...string) *rawConn {
 	t.Helper()
-	bin := requireTool(t, "redis-server")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
-	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}, extra...)
-	cmd := exec.Command(bin, args...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second)
-		if err == nil {
-			t.Cleanup(func() { c.Close() })
-			return newRaw(c)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis-server did not start: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	c := dial(t, startRedisWith(t, extra...))
+	return newRaw(c)
 }
 
 // TestGCRAPeriodParsesLikeRedis: GCRA's decimal period accepts exactly the

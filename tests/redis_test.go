@@ -34,51 +34,9 @@ func startRedis(t testing.TB) *redisProc {
 		}
 		t.Skip("redis-server not installed")
 	}
-	// The port comes from the OS; another process may take it between our
-	// close and redis-server's bind, so retry a few times.
-	for attempt := 0; attempt < 5; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-		l.Close()
-		dir := t.TempDir()
-		cmd := exec.Command(path, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-			"--dir", dir, "--logfile", filepath.Join(dir, "redis.log"))
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		addr := "127.0.0.1:" + port
-		deadline := time.Now().Add(10 * time.Second)
-		for time.Now().Before(deadline) {
-			select {
-			case <-exited:
-				deadline = time.Time{}
-				continue
-			default:
-			}
-			if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-				rc := newRaw(c)
-				v, err := rc.do("PING")
-				c.Close()
-				if err == nil && v == status("PONG") {
-					t.Cleanup(func() {
-						cmd.Process.Kill()
-						<-exited
-					})
-					return &redisProc{Addr: addr, Port: port}
-				}
-			}
-			time.Sleep(20 * time.Millisecond) // polling for readiness, not synchronising
-		}
-		cmd.Process.Kill()
-		<-exited
-	}
-	t.Fatal("redis-server did not start")
-	return nil
+	addr := launchRedis(t, path)
+	_, port, _ := strings.Cut(addr, "127.0.0.1:")
+	return &redisProc{Addr: addr, Port: port}
 }
 
 // rawReply reads one reply and returns its exact bytes.

@@ -21,34 +21,40 @@ import (
 // ends. Under CI redis-server is required; elsewhere the test is skipped.
 func startRedisWith(t *testing.T, extra ...string) string {
 	t.Helper()
-	bin := requireTool(t, "redis-server")
-	for attempt := 0; attempt < 5; attempt++ {
+	return launchRedis(t, requireTool(t, "redis-server"), extra...)
+}
+
+// launchRedis runs bin on a port probed free. Another process may take
+// the port between the probe and redis-server's bind (redis-server's own
+// --port 0 means no TCP at all), so redis-server counts as started only
+// when its log says it is listening: a dial could reach whoever took the
+// port. A start that lost the port is tried again with another (bounded).
+func launchRedis(t testing.TB, bin string, extra ...string) string {
+	t.Helper()
+	for range 5 {
 		port := freePort(t)
 		dir := t.TempDir()
+		logfile := filepath.Join(dir, "redis.log")
 		args := append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-			"--dir", dir, "--logfile", filepath.Join(dir, "redis.log")}, extra...)
+			"--dir", dir, "--logfile", logfile, "--loglevel", "notice"}, extra...)
 		cmd := exec.Command(bin, args...)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		exited := make(chan struct{})
 		go func() { cmd.Wait(); close(exited) }()
-		addr := "127.0.0.1:" + port
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+			logs, _ := os.ReadFile(logfile)
+			if strings.Contains(string(logs), "Ready to accept connections") {
+				t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+				return "127.0.0.1:" + port
+			}
 			select {
 			case <-exited:
-				logs, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
 				t.Logf("redis-server exited: %s", logs)
 				deadline = time.Time{}
-				continue
-			default:
+			case <-time.After(20 * time.Millisecond): // polling the log, not synchronising
 			}
-			if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-				c.Close()
-				t.Cleanup(func() { cmd.Process.Kill(); <-exited })
-				return addr
-			}
-			time.Sleep(20 * time.Millisecond) // polling for readiness, not synchronising
 		}
 		cmd.Process.Kill()
 		<-exited
