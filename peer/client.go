@@ -125,11 +125,11 @@ func (c *Client) Addr() string { return c.cfg.Addr }
 
 func (c *Client) mono() int64 { return int64(time.Since(c.start)) }
 
-// Forward queues RL.FWD for args (see AppendForward); w gets the reply.
-// Nothing is written until Flush.
-func (c *Client) Forward(now int64, resp, hops int, args [][]byte, w Waiter) {
+// Forward queues RL.FWD for args, run as user (see AppendForward); w
+// gets the reply. Nothing is written until Flush.
+func (c *Client) Forward(now int64, resp, hops int, user string, args [][]byte, w Waiter) {
 	c.mu.Lock()
-	c.out = AppendForward(c.out, now, resp, hops, args)
+	c.out = AppendForward(c.out, now, resp, hops, user, args)
 	c.queued = append(c.queued, call{w: w})
 	c.mu.Unlock()
 }
@@ -138,16 +138,16 @@ func (c *Client) Forward(now int64, resp, hops int, args [][]byte, w Waiter) {
 // EXEC, appended together so that no other command comes between them on
 // the connection; w gets EXEC's reply (the others are +OK and +QUEUED,
 // and a refused command shows in EXEC's reply as EXECABORT).
-func (c *Client) ForwardTx(now int64, resp, hops int, cmds [][][]byte, w Waiter) {
+func (c *Client) ForwardTx(now int64, resp, hops int, user string, cmds [][][]byte, w Waiter) {
 	multi, exec := [][]byte{[]byte("MULTI")}, [][]byte{[]byte("EXEC")}
 	c.mu.Lock()
-	c.out = AppendForward(c.out, now, resp, hops, multi)
+	c.out = AppendForward(c.out, now, resp, hops, user, multi)
 	c.queued = append(c.queued, call{w: discard{}, untimed: true})
 	for _, args := range cmds {
-		c.out = AppendForward(c.out, now, resp, hops, args)
+		c.out = AppendForward(c.out, now, resp, hops, user, args)
 		c.queued = append(c.queued, call{w: discard{}, untimed: true})
 	}
-	c.out = AppendForward(c.out, now, resp, hops, exec)
+	c.out = AppendForward(c.out, now, resp, hops, user, exec)
 	c.queued = append(c.queued, call{w: w})
 	c.mu.Unlock()
 }

@@ -34,7 +34,8 @@
 //
 // Peers authenticate each connection with RL.PEER <token>, where the token
 // is an HMAC of the cluster key (Token). Forwarded commands travel as
-// RL.FWD <instant ns> <resp> <hops> <command> [args...] (AppendForward): the
-// owner decides at the instant the first node received the command, in the
-// client's protocol version, and refuses to forward past MaxHops.
+// RL.FWD <instant ns> <resp> <hops> <user> <command> [args...]
+// (AppendForward): the owner decides at the instant the first node received
+// the command, in the client's protocol version, with the ACL permissions
+// of the client's user, and refuses to forward past MaxHops.
 package peer

@@ -53,8 +53,8 @@ func FuzzFrameLen(f *testing.F) {
 }
 
 func TestAppendForward(t *testing.T) {
-	got := AppendForward(nil, 1700000000123456789, 3, 1, [][]byte{[]byte("CL.THROTTLE"), []byte("k"), []byte("")})
-	want := "*7\r\n$6\r\nRL.FWD\r\n$19\r\n1700000000123456789\r\n$1\r\n3\r\n$1\r\n1\r\n$11\r\nCL.THROTTLE\r\n$1\r\nk\r\n$0\r\n\r\n"
+	got := AppendForward(nil, 1700000000123456789, 3, 1, "svc", [][]byte{[]byte("CL.THROTTLE"), []byte("k"), []byte("")})
+	want := "*8\r\n$6\r\nRL.FWD\r\n$19\r\n1700000000123456789\r\n$1\r\n3\r\n$1\r\n1\r\n$3\r\nsvc\r\n$11\r\nCL.THROTTLE\r\n$1\r\nk\r\n$0\r\n\r\n"
 	if string(got) != want {
 		t.Fatalf("got %q", got)
 	}
@@ -63,7 +63,7 @@ func TestAppendForward(t *testing.T) {
 	}
 	buf := make([]byte, 0, 256)
 	args := [][]byte{[]byte("GET"), []byte("key")}
-	if a := testing.AllocsPerRun(100, func() { buf = AppendForward(buf[:0], 1, 2, 0, args) }); a != 0 {
+	if a := testing.AllocsPerRun(100, func() { buf = AppendForward(buf[:0], 1, 2, 0, "default", args) }); a != 0 {
 		t.Fatalf("AppendForward allocates %v times", a)
 	}
 	if Token([]byte("k1")) == Token([]byte("k2")) || len(Token([]byte("k"))) != 64 {
@@ -250,7 +250,7 @@ func TestTimeoutFailsWithinTheBound(t *testing.T) {
 			col := newCollector(10)
 			start := time.Now()
 			for i := range 10 {
-				c.Forward(1, 2, 0, [][]byte{[]byte("GET"), []byte("k")}, slot{col, i})
+				c.Forward(1, 2, 0, "default", [][]byte{[]byte("GET"), []byte("k")}, slot{col, i})
 			}
 			c.Flush()
 			col.wait(t)
@@ -293,7 +293,7 @@ func TestTimeoutOverTCP(t *testing.T) {
 		col := newCollector(10)
 		start := time.Now()
 		for i := range 10 {
-			c.Forward(1, 2, 0, [][]byte{[]byte("GET"), []byte("k")}, slot{col, i})
+			c.Forward(1, 2, 0, "default", [][]byte{[]byte("GET"), []byte("k")}, slot{col, i})
 		}
 		c.Flush()
 		col.wait(t)
@@ -428,9 +428,9 @@ func TestLatencyObserved(t *testing.T) {
 	defer c.Close()
 	col := newCollector(11)
 	for i := range 10 {
-		c.Forward(1, 2, 1, [][]byte{[]byte("GET"), []byte("k")}, slot{col, i})
+		c.Forward(1, 2, 1, "default", [][]byte{[]byte("GET"), []byte("k")}, slot{col, i})
 	}
-	c.ForwardTx(1, 2, 1, [][][]byte{{[]byte("INCR"), []byte("a")}, {[]byte("INCR"), []byte("b")}}, slot{col, 10})
+	c.ForwardTx(1, 2, 1, "default", [][][]byte{{[]byte("INCR"), []byte("a")}, {[]byte("INCR"), []byte("b")}}, slot{col, 10})
 	start := time.Now()
 	c.Flush()
 	col.wait(t)

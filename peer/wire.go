@@ -15,8 +15,8 @@ import (
 const (
 	// AuthCommand authenticates a peer connection: RL.PEER <token>.
 	AuthCommand = "rl.peer"
-	// ForwardCommand runs a forwarded command:
-	// RL.FWD <instant ns> <resp 2|3> <hops> <command> [args...].
+	// ForwardCommand runs a forwarded command as the user who sent it:
+	// RL.FWD <instant ns> <resp 2|3> <hops> <user> <command> [args...].
 	ForwardCommand = "rl.fwd"
 )
 
@@ -44,15 +44,21 @@ func AppendCommand(b []byte, args ...[]byte) []byte {
 
 // AppendForward appends RL.FWD carrying args (the command and its
 // arguments), the instant now (Unix ns) the first node received it, the
-// client's protocol version and the hops made so far (0 from the first
-// node). It does not allocate beyond growing b.
-func AppendForward(b []byte, now int64, resp, hops int, args [][]byte) []byte {
-	b = appendHeader(b, '*', len(args)+4)
+// client's protocol version, the hops made so far (0 from the first node)
+// and the ACL user the client runs as: the owner runs the command, and
+// every redis.call of a script, with that user's permissions. The peer
+// connection is authenticated (RL.PEER), so the owner can trust the name.
+// It does not allocate beyond growing b.
+func AppendForward(b []byte, now int64, resp, hops int, user string, args [][]byte) []byte {
+	b = appendHeader(b, '*', len(args)+5)
 	b = append(b, "$6\r\nRL.FWD\r\n"...)
 	var num [20]byte
 	b = appendBulk(b, strconv.AppendInt(num[:0], now, 10))
 	b = append(b, '$', '1', '\r', '\n', byte('0'+resp%10), '\r', '\n')
 	b = appendBulk(b, strconv.AppendInt(num[:0], int64(hops), 10))
+	b = appendHeader(b, '$', len(user))
+	b = append(b, user...)
+	b = append(b, '\r', '\n')
 	for _, a := range args {
 		b = appendBulk(b, a)
 	}

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rlserver/rlserver/acl"
 	"github.com/rlserver/rlserver/engine"
 	"github.com/rlserver/rlserver/peer"
 	"github.com/rlserver/rlserver/shard"
@@ -467,11 +468,11 @@ func (s *Server) sendAway(c *Client, t *shard.Table, slot uint16, args [][]byte,
 		c.out = appendMoved(c.out, "-MOVED ", slot, addr)
 		return
 	}
-	f := &fwdReply{s: s, c: c, slot: slot, resp: c.resp, now: now, args: copyArgs(args), hops: 1, addr: addr, inval: inval}
+	f := &fwdReply{s: s, c: c, slot: slot, resp: c.resp, now: now, args: copyArgs(args), hops: 1, addr: addr, inval: inval, user: c.user.Load()}
 	s.hold(c, f)
 	s.cl.st.forwarded.Add(1)
 	p := s.cl.peerFor(addr)
-	p.Forward(now, c.resp, f.hops, args, f)
+	p.Forward(now, c.resp, f.hops, f.userName(), args, f)
 	c.notePeer(p)
 }
 
@@ -600,6 +601,28 @@ type fwdReply struct {
 	// inval are keys a tracking client read: invalidated right after the
 	// reply (see elsewhere).
 	inval [][]byte
+	// user is the ACL user the client ran as when it sent the command:
+	// wherever the command runs, it runs as that user (a script's
+	// redis.call is checked against it); nil in tests means the default.
+	user *acl.Handle
+}
+
+// userName is the name RL.FWD carries for f's user.
+func (f *fwdReply) userName() string {
+	if f.user == nil {
+		return acl.DefaultUser
+	}
+	return f.user.Name()
+}
+
+// runAs runs fn on the internal client pc as f's user, then makes pc the
+// default user again.
+func (f *fwdReply) runAs(pc *Client, fn func()) {
+	if f.user != nil {
+		pc.user.Store(f.user)
+		defer pc.user.Store(f.s.acl.Default())
+	}
+	fn()
 }
 
 // Reply implements peer.Waiter. An RLMOVED reply (the slot moved on while
@@ -613,9 +636,9 @@ func (f *fwdReply) Reply(frame []byte, err error) {
 				f.s.cl.st.reforwarded.Add(1)
 				p := f.s.cl.peerFor(addr)
 				if f.tx != nil {
-					p.ForwardTx(f.now, f.resp, f.hops, f.tx, f)
+					p.ForwardTx(f.now, f.resp, f.hops, f.userName(), f.tx, f)
 				} else {
-					p.Forward(f.now, f.resp, f.hops, f.args, f)
+					p.Forward(f.now, f.resp, f.hops, f.userName(), f.args, f)
 				}
 				p.Flush()
 				return
@@ -661,7 +684,7 @@ func (f *fwdReply) retry() bool {
 		cl.retryMu.Lock()
 		pc := &cl.retryClient
 		pc.out, pc.resp = pc.out[:0], f.resp
-		f.s.executeAt(pc, f.args, f.now)
+		f.runAs(pc, func() { f.s.executeAt(pc, f.args, f.now) })
 		out := append([]byte(nil), pc.out...)
 		cl.retryMu.Unlock()
 		cl.st.reforwarded.Add(1)
@@ -676,7 +699,7 @@ func (f *fwdReply) retry() bool {
 	f.addr = addr
 	cl.st.reforwarded.Add(1)
 	p := cl.peerFor(addr)
-	p.Forward(f.now, f.resp, f.hops, f.args, f)
+	p.Forward(f.now, f.resp, f.hops, f.userName(), f.args, f)
 	p.Flush()
 	return true
 }
@@ -808,10 +831,10 @@ func (s *Server) fanOutCommand(c *Client, cmd *command, args [][]byte, now int64
 			r.part(appendError(nil, errCrossSlot))
 			continue
 		}
-		f := &fwdReply{s: s, c: c, slot: sl, resp: c.resp, now: now, args: copyArgs(sub), onto: r, hops: 1, addr: t.Member(h).Addr}
+		f := &fwdReply{s: s, c: c, slot: sl, resp: c.resp, now: now, args: copyArgs(sub), onto: r, hops: 1, addr: t.Member(h).Addr, user: c.user.Load()}
 		s.cl.st.forwarded.Add(1)
 		p := s.cl.peerFor(t.Member(h).Addr)
-		p.Forward(now, c.resp, f.hops, sub, f)
+		p.Forward(now, c.resp, f.hops, f.userName(), sub, f)
 		c.notePeer(p)
 	}
 }
@@ -891,12 +914,14 @@ func cmdPeer(s *Server, c *Client, args [][]byte, now int64) {
 	c.out = redcon.AppendOK(c.out)
 }
 
-// cmdForward is RL.FWD <instant> <resp> <hops> <command...>: a peer's
-// forwarded command, run at the instant the first node received it, in
-// the client's protocol version. Other clients get the unknown-command
-// error, as if it did not exist.
+// cmdForward is RL.FWD <instant> <resp> <hops> <user> <command...>: a
+// peer's forwarded command, run at the instant the first node received
+// it, in the client's protocol version, as the client's ACL user (this
+// node's definition of it: the dispatcher checks the command again, and a
+// script's redis.call is checked against it). Other clients never reach
+// it (see visible).
 func cmdForward(s *Server, c *Client, args [][]byte, now int64) {
-	if !c.peer {
+	if !c.peer || s.cl == nil {
 		c.out = appendError(c.out, unknownCommand(args))
 		return
 	}
@@ -907,12 +932,25 @@ func cmdForward(s *Server, c *Client, args [][]byte, now int64) {
 		c.out = appendError(c.out, "ERR malformed forwarded command")
 		return
 	}
+	u := s.acl.Lookup(string(args[4]))
+	if u == nil {
+		c.out = appendError(c.out, errFwdNoUser)
+		return
+	}
 	s.cl.lastPeerCmd.Store(now)
-	saved := c.resp
+	saved, savedUser := c.resp, c.user.Load()
 	c.resp, c.fwdHops = int(resp), int(hops)
-	defer func() { c.resp, c.fwdHops = saved, 0 }()
-	s.executeAt(c, args[4:], at)
+	c.user.Store(u)
+	defer func() {
+		c.resp, c.fwdHops = saved, 0
+		c.user.Store(savedUser)
+	}()
+	s.executeAt(c, args[5:], at)
 }
+
+// errFwdNoUser answers a forwarded command whose user this node does not
+// have (the nodes' ACLs differ): it runs as nobody rather than as anyone.
+const errFwdNoUser = "NOPERM the user who sent this command does not exist on the node serving its slot"
 
 // sameTxSlot checks that a command queued in MULTI has its keys in the
 // transaction's slot (the first keyed command sets it), as Redis Cluster
@@ -955,11 +993,11 @@ func (s *Server) sendTxAway(c *Client, t *shard.Table, slot uint16, queued [][][
 		c.out = appendMoved(c.out, "-MOVED ", slot, addr)
 		return
 	}
-	f := &fwdReply{s: s, c: c, slot: slot, resp: c.resp, now: now, args: [][]byte{[]byte("exec")}, tx: queued, hops: 1}
+	f := &fwdReply{s: s, c: c, slot: slot, resp: c.resp, now: now, args: [][]byte{[]byte("exec")}, tx: queued, hops: 1, user: c.user.Load()}
 	s.hold(c, f)
 	s.cl.st.forwarded.Add(1)
 	p := s.cl.peerFor(addr)
-	p.ForwardTx(now, c.resp, f.hops, queued, f)
+	p.ForwardTx(now, c.resp, f.hops, f.userName(), queued, f)
 	c.notePeer(p)
 }
 

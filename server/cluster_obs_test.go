@@ -81,7 +81,7 @@ func TestRedirectLoopCounted(t *testing.T) {
 	f := &fwdReply{s: s, c: c, slot: 7, resp: 2, args: copyArgs(args), hops: 1, addr: addr}
 	s.hold(c, f)
 	p := s.cl.peerFor(addr)
-	p.Forward(0, 2, 1, args, f)
+	p.Forward(0, 2, 1, "default", args, f)
 	p.Flush()
 	select {
 	case <-kc.kicked:

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rlserver/rlserver/acl"
 	"github.com/rlserver/rlserver/engine"
 	"github.com/rlserver/rlserver/peer"
 	"github.com/rlserver/rlserver/rules"
@@ -90,7 +91,7 @@ func (p rulePlacement) Run(node string, mode rules.CountMode, cs []rules.Counter
 	w := &counterReply{s: p.s, mode: mode, cs: cs, cost: cost, now: now, done: done, hops: 1, args: appendCounters(mode, cs, cost)}
 	cl.st.forwarded.Add(1)
 	pc := cl.peerFor(node)
-	pc.Forward(now, 2, w.hops, w.args, w)
+	pc.Forward(now, 2, w.hops, acl.DefaultUser, w.args, w) // internal: no user's ACL applies
 	pc.Flush()
 }
 
@@ -162,7 +163,7 @@ func (w *counterReply) Reply(frame []byte, err error) {
 			w.hops++
 			w.s.cl.st.reforwarded.Add(1)
 			pc := w.s.cl.peerFor(msg[len(errNotHeld)+1:])
-			pc.Forward(w.now, 2, w.hops, w.args, w)
+			pc.Forward(w.now, 2, w.hops, acl.DefaultUser, w.args, w)
 			pc.Flush()
 		case strings.HasPrefix(msg, errNotHeld):
 			time.AfterFunc(movedWait, func() { w.done(nil, rules.ErrMoved) })

@@ -169,7 +169,7 @@ func (h *scriptHost) Call(args [][]byte, resp int, out []byte) []byte {
 	s, c := h.s, h.c
 	cmd := s.lookup(args[0])
 	switch {
-	case cmd == nil:
+	case cmd == nil || cmd.group == "internal":
 		return append(out, "-ERR Unknown Redis command called from script\r\n"...)
 	case (cmd.arity > 0 && len(args) != cmd.arity) || (cmd.arity < 0 && len(args) < -cmd.arity):
 		return append(out, "-ERR Wrong number of args calling Redis command from script\r\n"...)
@@ -276,7 +276,7 @@ const (
 // (Redis refuses it too: it cannot tell which keys would be touched).
 func (h *scriptHost) ACLCheck(args [][]byte) (allowed, known bool) {
 	cmd := h.s.lookup(args[0])
-	if cmd == nil || cmd.subNames != nil && len(args) >= 2 && cmd.subName(args) == nil {
+	if cmd == nil || cmd.group == "internal" || cmd.subNames != nil && len(args) >= 2 && cmd.subName(args) == nil {
 		return false, false
 	}
 	u := h.c.user.Load().User()

@@ -279,7 +279,7 @@ func cmdCommand(s *Server, c *Client, args [][]byte, now int64) {
 	case eqFold(sub, "docs"):
 		var found []*command
 		for _, n := range pick(args[2:]) {
-			if cmd := s.cmds[n]; cmd != nil {
+			if cmd := s.cmds[n]; cmd != nil && s.visible(c, cmd) {
 				found = append(found, cmd)
 			}
 		}
@@ -303,7 +303,7 @@ func (s *Server) appendCommandInfo(c *Client, names []string) {
 	c.out = redcon.AppendArray(c.out, len(names))
 	for _, n := range names {
 		cmd := s.cmds[n]
-		if cmd == nil {
+		if cmd == nil || !s.visible(c, cmd) {
 			c.out = appendNullArray(c.out, c.resp)
 			continue
 		}

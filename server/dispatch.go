@@ -122,6 +122,15 @@ func (s *Server) lookup(name []byte) *command {
 	return s.cmds[string(buf[:len(name)])]
 }
 
+// visible reports whether c may see cmd: the commands cluster peers send
+// one another exist only on a connection that presented the peer token
+// (RL.PEER itself, which presents it, only on a cluster node). For other
+// clients they are unknown commands, in and out of MULTI and scripts,
+// so an ordinary client can neither run them nor learn how it is refused.
+func (s *Server) visible(c *Client, cmd *command) bool {
+	return cmd.group != "internal" || c.peer || (s.cl != nil && cmd.name == "rl.peer")
+}
+
 // execute runs one command and appends its reply to c.out: the checks
 // every command shares (lookup, authentication, arity, key sizes), then
 // queueing inside MULTI or running it through call.
@@ -131,7 +140,7 @@ func (s *Server) execute(c *Client, args [][]byte) { s.executeAt(c, args, 0) }
 // the clock.
 func (s *Server) executeAt(c *Client, args [][]byte, now int64) {
 	cmd := s.lookup(args[0])
-	if cmd == nil {
+	if cmd == nil || !s.visible(c, cmd) {
 		s.reject(c, nil, unknownCommand(args))
 		return
 	}
@@ -154,10 +163,11 @@ func (s *Server) executeAt(c *Client, args [][]byte, now int64) {
 		s.reject(c, cmd, "ERR Command not allowed inside a transaction")
 		return
 	}
-	// A peer's forwarded commands were checked against the client's user
-	// by the node that received them; internal commands check their own
+	// A peer's forwarded command runs as the user of the client who sent
+	// it (RL.FWD carries the name) and is checked again here, against
+	// this node's rules for that user; internal commands check their own
 	// token.
-	if !c.peer && cmd.group != "internal" {
+	if cmd.group != "internal" {
 		if msg, at := aclDenied(c.user.Load().User(), cmd, args); msg != "" {
 			// The client's last command is the denied one, as in Redis
 			// (CLIENT LIST and the log's client-info name it).

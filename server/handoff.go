@@ -43,7 +43,7 @@ type parked struct {
 // park holds a command for a slot being handed off; unpark sends it on
 // once the transfer has ended either way.
 func (s *Server) park(c *Client, slot uint16, args [][]byte, now int64, inval [][]byte) {
-	f := &fwdReply{s: s, c: c, slot: slot, resp: c.resp, now: now, args: copyArgs(args), inval: inval}
+	f := &fwdReply{s: s, c: c, slot: slot, resp: c.resp, now: now, args: copyArgs(args), inval: inval, user: c.user.Load()}
 	s.hold(c, f)
 	s.cl.parkMu.Lock()
 	s.cl.parked = append(s.cl.parked, parked{f: f, hops: c.fwdHops})
@@ -69,7 +69,7 @@ func (cl *cluster) unpark(s *Server) {
 			pc := &cl.loopClient
 			pc.out, pc.resp, pc.fwdHops = pc.out[:0], f.resp, p.hops
 			if t.Local(f.slot) {
-				s.executeAt(pc, f.args, f.now)
+				f.runAs(pc, func() { s.executeAt(pc, f.args, f.now) })
 			} else {
 				pc.out = appendError(pc.out, errTryAgain)
 			}
@@ -89,7 +89,7 @@ func (cl *cluster) unpark(s *Server) {
 		f.hops++
 		f.addr = t.Member(h).Addr
 		pc := cl.peerFor(f.addr)
-		pc.Forward(f.now, f.resp, f.hops, f.args, f)
+		pc.Forward(f.now, f.resp, f.hops, f.userName(), f.args, f)
 		cl.st.forwarded.Add(1)
 		peers = append(peers, pc)
 	}

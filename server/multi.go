@@ -85,9 +85,8 @@ func cmdExec(s *Server, c *Client, args [][]byte, now int64) {
 		cmd := s.lookup(q[0])
 		// Permissions are checked again: ACL SETUSER may have changed
 		// them since the command was queued (Redis does the same). A
-		// peer's forwarded transaction was checked against the client's
-		// user by the node the client is connected to.
-		if msg, at := aclDenied(u, cmd, q); msg != "" && !c.peer {
+		// peer's forwarded transaction runs as the client's user.
+		if msg, at := aclDenied(u, cmd, q); msg != "" {
 			s.logACLDenied(c, cmd, q, at, aclCtxMulti)
 			reason := "no permission to execute the command or subcommand"
 			if at > 0 {

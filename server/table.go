@@ -137,7 +137,7 @@ func commandTable() map[string]*command {
 		{name: "rl.peer", arity: 2, flags: flagNoAuth | flagNoMulti | flagNoScript, group: "internal", summary: "Authenticate a cluster peer", run: cmdPeer},
 		{name: "rl.import", arity: 3, flags: flagNoAuth | flagNoMulti | flagNoScript, group: "internal", summary: "A slot handoff step from a cluster peer", run: cmdImport},
 		{name: "rl.counters", arity: -5, flags: flagWrite | flagDenyOOM | flagNoMulti | flagNoScript, group: "internal", summary: "Run rule counters for a cluster peer's check", run: cmdRuleCounters},
-		{name: "rl.fwd", arity: -5, flags: flagNoAuth | flagTxControl | flagNoScript, group: "internal", summary: "A command forwarded by a cluster peer", run: cmdForward},
+		{name: "rl.fwd", arity: -6, flags: flagNoAuth | flagTxControl | flagNoScript, group: "internal", summary: "A command forwarded by a cluster peer", run: cmdForward},
 	}
 	m := make(map[string]*command, len(cmds))
 	for i, c := range cmds {
