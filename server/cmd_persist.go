@@ -30,15 +30,22 @@ func cmdBgsave(s *Server, c *Client, args [][]byte, now int64) {
 		c.out = appendError(c.out, errNoPersistence)
 		return
 	}
-	if err := s.saver.Background(); err != nil {
-		if errors.Is(err, persistence.ErrSaveInProgress) {
-			c.out = appendError(c.out, "ERR Background save already in progress")
-			return
-		}
+	err := s.saver.Background()
+	switch {
+	case c.inExec && (err == nil || c.execBgsave && errors.Is(err, persistence.ErrSaveInProgress)):
+		// Redis forks no child inside EXEC: it schedules the save for
+		// after it. Ours waits for the shards the transaction holds, so it
+		// is scheduled too, and answers in Redis's words (a second BGSAVE
+		// in the same EXEC as well).
+		c.execBgsave = true
+		c.out = redcon.AppendString(c.out, "Background saving scheduled")
+	case errors.Is(err, persistence.ErrSaveInProgress):
+		c.out = appendError(c.out, "ERR Background save already in progress")
+	case err != nil:
 		c.out = appendError(c.out, "ERR "+err.Error())
-		return
+	default:
+		c.out = redcon.AppendString(c.out, "Background saving started")
 	}
-	c.out = redcon.AppendString(c.out, "Background saving started")
 }
 
 // cmdLastsave answers the Unix time of the last successful save; like

@@ -54,6 +54,8 @@ type Client struct {
 	// inExec is true while EXEC runs its queue: nested commands must not
 	// take shard locks outside locks, nor evict.
 	inExec bool
+	// execBgsave is set when BGSAVE in the running EXEC started a save.
+	execBgsave bool
 	// scriptRun is the script whose shards the client's set marks, from
 	// acquisition to release; script is the host its scripts call back.
 	scriptRun *scriptRun

@@ -74,7 +74,7 @@ func cmdExec(s *Server, c *Client, args [][]byte, now int64) {
 			return
 		}
 	}
-	c.inExec = true
+	c.inExec, c.execBgsave = true, false
 	defer func() {
 		c.inExec = false
 		s.release(c)

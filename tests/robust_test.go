@@ -269,6 +269,34 @@ func TestTransactionCommandRules(t *testing.T) {
 	})
 }
 
+// BGSAVE inside MULTI is queued; inside EXEC it answers "Background saving
+// scheduled", as Redis 7.0.15 does (it forks no child inside EXEC), twice
+// in one EXEC as well, and the save then happens.
+func TestBackgroundSaveInTransaction(t *testing.T) {
+	t.Parallel()
+	cmds := [][]string{{"MULTI"}, {"SET", "bg", "1"}, {"BGSAVE"}, {"BGSAVE", "SCHEDULE"}, {"EXEC"}, {"PING"}}
+	sock := startRedisSocket(t)
+	want, err := newRaw(dialUnix(t, sock)).pipeline(cmds...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if arr, ok := want[4].([]any); !ok || len(arr) != 3 || !equalReply(arr[1], status("Background saving scheduled")) {
+		t.Fatalf("redis-server: %#v", want)
+	}
+	srv := startServer(t, "--snapshot-interval", "0")
+	rc := newRaw(dial(t, srv.Addr))
+	got, err := rc.pipeline(cmds...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range cmds {
+		if !equalReply(got[i], want[i]) {
+			t.Errorf("%q: got %#v, redis %#v", cmds[i], got[i], want[i])
+		}
+	}
+	waitLog(t, srv, "snapshot written")
+}
+
 // Item 6: every command inside EXEC runs under the transaction's lock set
 // (INFO keyspace used to run unlocked and raced with writers: the -race
 // build of the server reports it), and transactions spanning the keyspace
