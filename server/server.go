@@ -278,19 +278,33 @@ func (s *Server) Serve() error {
 
 // acceptLoop accepts connections until Close and hands each to serve,
 // turning connections away beyond maxclients as Redis does.
+//
+// A failed accept never stops the server: running out of file
+// descriptors (EMFILE, ENFILE) or kernel memory is something a flood of
+// connections can cause, and it passes. The loop logs it, waits (5 ms,
+// doubling to 1 s while it lasts; the waiting connections stay in the
+// kernel's backlog) and accepts again. Only a closed listener ends it.
 func (s *Server) acceptLoop(ln net.Listener, serve func(net.Conn)) error {
+	var backoff time.Duration
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
 			if s.closing.Load() {
 				return nil
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return err
 			}
-			return err
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.warn.Warn("accept", "cannot accept connections; retrying", "error", err, "retry_in", backoff)
+			select {
+			case <-s.done:
+				return nil
+			case <-time.After(backoff):
+			}
+			continue
 		}
+		backoff = 0
 		s.mu.Lock()
 		full := len(s.clients) >= s.cfg.MaxClients
 		s.mu.Unlock()
