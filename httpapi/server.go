@@ -53,6 +53,9 @@ type Options struct {
 	// MemoryFull, when set, reports whether the store is at maxmemory (a
 	// check that would create a counter is then refused).
 	MemoryFull func() bool
+	// MaxConns caps open connections (see LimitListener). Zero means
+	// DefaultMaxConns; negative, no limit.
+	MaxConns int
 }
 
 // DefaultMaxBodyBytes is the default cap on a request body (64 KiB): a
@@ -133,6 +136,11 @@ func (s *Server) Listen() error {
 	if err != nil {
 		return err
 	}
+	max := s.opts.MaxConns
+	if max == 0 {
+		max = DefaultMaxConns
+	}
+	ln = LimitListener(ln, max)
 	if s.opts.TLSConfig != nil {
 		ln = tls.NewListener(ln, s.opts.TLSConfig)
 	}

@@ -70,6 +70,7 @@ func run(argv []string, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "text", "text or json")
 	cpuProfile := fs.String("cpu-profile", "", "write a Go CPU profile to this file until shutdown (for benchmarking)")
 	httpAddr := fs.String("http-addr", "127.0.0.1:8080", "HTTP API address (check, admin, stats, /health, /metrics, status page); '' turns it off")
+	httpMaxConns := fs.Int("http-max-conns", httpapi.DefaultMaxConns, "open connections the HTTP API (and, separately, --metrics-addr) serves at once; more wait in the kernel's backlog (0: no limit)")
 	fs.Int64Var(&cfg.SlowlogSlowerThan, "slowlog-log-slower-than", cfg.SlowlogSlowerThan, "log commands taking at least this many microseconds in SLOWLOG (negative: off, 0: all)")
 	fs.IntVar(&cfg.SlowlogMaxLen, "slowlog-max-len", cfg.SlowlogMaxLen, "SLOWLOG entries kept")
 	fs.IntVar(&cfg.ACLLogMaxLen, "acllog-max-len", cfg.ACLLogMaxLen, "ACL LOG entries kept (denials and failed authentications)")
@@ -211,7 +212,7 @@ func run(argv []string, stderr io.Writer) error {
 	// The HTTP side starts first so that probes see 503 (not a refused
 	// connection) while the snapshot loads.
 	if *metricsAddr != "" {
-		hs, err := serveHTTP(*metricsAddr, state, log)
+		hs, err := serveHTTP(*metricsAddr, *httpMaxConns, state, log)
 		if err != nil {
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
@@ -265,6 +266,7 @@ func run(argv []string, stderr io.Writer) error {
 			Rules:      re,
 			AdminToken: *adminToken,
 			MemoryFull: srv.MemoryFull,
+			MaxConns:   noLimitIfZero(*httpMaxConns),
 		})
 		state.MountOn(web.Handle)
 		if err := web.Listen(); err != nil {
@@ -477,15 +479,28 @@ func version() string {
 	return "(devel)"
 }
 
-// serveHTTP serves the observability endpoints on addr.
-func serveHTTP(addr string, state *status.State, log *slog.Logger) (*http.Server, error) {
+// noLimitIfZero maps the flag's 0 (no limit) to httpapi's negative.
+func noLimitIfZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// serveHTTP serves the observability endpoints on addr, with the API
+// listener's connection cap and timeouts (a scraper that stops reading or
+// keeps idle connections cannot hold them, or descriptors, forever).
+func serveHTTP(addr string, maxConns int, state *status.State, log *slog.Logger) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	ln = httpapi.LimitListener(ln, maxConns)
 	mux := http.NewServeMux()
 	state.Mount(mux, true)
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go hs.Serve(ln)
 	log.Info("metrics listening", "addr", ln.Addr().String())
 	return hs, nil
