@@ -72,7 +72,7 @@ func cmdCluster(s *Server, c *Client, args [][]byte, now int64) {
 		if !arity(3) {
 			return
 		}
-		slot, ok := parseInt64(args[2])
+		slot, ok := parseRedisInt(args[2])
 		if !ok {
 			c.out = appendError(c.out, errNotInteger)
 			return
@@ -88,8 +88,8 @@ func cmdCluster(s *Server, c *Client, args [][]byte, now int64) {
 		if !arity(4) {
 			return
 		}
-		slot, ok1 := parseInt64(args[2])
-		count, ok2 := parseInt64(args[3])
+		slot, ok1 := parseRedisInt(args[2])
+		count, ok2 := parseRedisInt(args[3])
 		if !ok1 || !ok2 {
 			c.out = appendError(c.out, errNotInteger)
 			return
@@ -111,6 +111,9 @@ func cmdCluster(s *Server, c *Client, args [][]byte, now int64) {
 			c.out = redcon.AppendBulk(c.out, k)
 		}
 	case eqFold(sub, "help"):
+		if !arity(2) {
+			return
+		}
 		lines := []string{
 			"CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
 			"COUNTKEYSINSLOT <slot>", "    Return the number of keys in <slot> on this node.",
