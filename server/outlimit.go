@@ -179,5 +179,7 @@ func (c *Client) outputOver(pending int) bool {
 		c.softSince.CompareAndSwap(0, now)
 		return false
 	}
-	return now-since > l.SoftSeconds*1e9
+	// More seconds than nanoseconds fit in an int64 never pass (and
+	// their product would wrap).
+	return l.SoftSeconds <= math.MaxInt64/int64(time.Second) && now-since > l.SoftSeconds*int64(time.Second)
 }

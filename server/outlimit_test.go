@@ -1,6 +1,7 @@
 package server
 
 import (
+	"math"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -43,6 +44,15 @@ func TestOutputOver(t *testing.T) {
 		// Zero turns each limit off.
 		lim.PubSub = OutputLimit{}
 		step(time.Hour, 1<<30, false)
+		// Soft seconds too many to count in nanoseconds never expire (their
+		// product with 1e9 used to wrap negative: closed at once).
+		c.pushClass.Store(false)
+		for _, secs := range []int64{math.MaxInt64, math.MaxInt64 / int64(time.Second) * 4, math.MaxInt64/int64(time.Second) + 1} {
+			lim.Normal = OutputLimit{Soft: 100, SoftSeconds: secs}
+			step(0, 50, false)
+			step(0, 100, false)
+			step(time.Hour, 100, false)
+		}
 	})
 }
 
