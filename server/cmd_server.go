@@ -159,8 +159,15 @@ func (s *Server) configSet(name string, value []byte, check bool) string {
 	if check {
 		switch name {
 		case "slowlog-log-slower-than", "slowlog-max-len", "latency-monitor-threshold", "acllog-max-len":
-			if !ok || (v < 0 && name != "slowlog-log-slower-than") {
+			if !ok {
 				return "ERR CONFIG SET failed (possibly related to argument '" + name + "') - argument couldn't be parsed into an integer"
+			}
+			least := int64(0)
+			if name == "slowlog-log-slower-than" {
+				least = -1 // off
+			}
+			if v < least {
+				return "ERR CONFIG SET failed (possibly related to argument '" + name + "') - argument must be between " + strconv.FormatInt(least, 10) + " and 9223372036854775807 inclusive"
 			}
 			return ""
 		}
@@ -216,6 +223,10 @@ func cmdConfig(s *Server, c *Client, args [][]byte, now int64) {
 			c.out = redcon.AppendBulkString(c.out, kv[1])
 		}
 	case eqFold(sub, "resetstat"):
+		if len(args) != 2 {
+			c.out = appendError(c.out, "ERR wrong number of arguments for 'config|resetstat' command")
+			return
+		}
 		s.resetStats()
 		s.slowlog.mu.Lock()
 		s.slowlog.entries = nil
@@ -226,7 +237,26 @@ func cmdConfig(s *Server, c *Client, args [][]byte, now int64) {
 			c.out = appendError(c.out, "ERR wrong number of arguments for 'config|set' command")
 			return
 		}
-		// All or nothing, as Redis: check every pair before applying any.
+		// As Redis: names first (an unknown one, then one given twice),
+		// then every value, before applying any (all or nothing).
+		known := map[string]bool{}
+		for _, kv := range s.configValues() {
+			known[kv[0]] = true
+		}
+		for i := 2; i < len(args); i += 2 {
+			if !known[strings.ToLower(string(args[i]))] {
+				c.out = appendError(c.out, "ERR Unknown option or number of arguments for CONFIG SET - '"+string(args[i])+"'")
+				return
+			}
+		}
+		for i := 2; i < len(args); i += 2 {
+			for j := 2; j < i; j += 2 {
+				if eqFold(args[i], strings.ToLower(string(args[j]))) {
+					c.out = appendError(c.out, "ERR CONFIG SET failed (possibly related to argument '"+string(args[i])+"') - duplicate parameter")
+					return
+				}
+			}
+		}
 		for i := 2; i < len(args); i += 2 {
 			if msg := s.configSet(strings.ToLower(string(args[i])), args[i+1], true); msg != "" {
 				c.out = appendError(c.out, msg)
