@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/rlserver/rlserver/internal/ratelog"
 )
 
 // Membership is what the cluster needs from a gossip layer. It is defined
@@ -157,7 +158,11 @@ func NewGossip(cfg GossipConfig) (*Gossip, error) {
 	mc.Events = (*gossipEvents)(g)
 	mc.Ping = (*gossipPing)(g)
 	mc.LogOutput = nil
-	mc.Logger = log.New(&logWriter{log: cfg.Log, suspect: func(id string) { g.setSuspect(id, true) }}, "", 0)
+	lw := &logWriter{log: cfg.Log, suspect: func(id string) { g.setSuspect(id, true) }}
+	if cfg.Log != nil {
+		lw.limit = ratelog.New(cfg.Log, time.Minute)
+	}
+	mc.Logger = log.New(lw, "", 0)
 	if g.rep != nil {
 		g.rep.prepare()
 	}
@@ -381,9 +386,35 @@ func decodeMeta(b []byte) (Member, error) {
 
 // logWriter turns memberlist's "[LEVEL] memberlist: ..." lines into slog
 // records, and passes on the suspicions they report (see suspectIn).
+// Warnings and errors go through limit, per kind (logKind): anyone who
+// reaches the gossip port can make memberlist complain about every packet
+// it sends, and one line a minute per kind says as much as thousands.
 type logWriter struct {
 	log     *slog.Logger
+	limit   *ratelog.Limiter // nil: no limit (tests without a logger)
 	suspect func(id string)
+}
+
+// logKind names the kind of a memberlist line for rate limiting: its text
+// up to the second colon ("memberlist: Decrypt packet failed"), digits
+// masked, at most 64 bytes, so that the details a sender controls (its
+// address, the bytes it sent) never make a new kind.
+func logKind(line []byte) string {
+	end := len(line)
+	if i := bytes.IndexByte(line, ':'); i >= 0 {
+		if j := bytes.IndexByte(line[i+1:], ':'); j >= 0 {
+			end = i + 1 + j
+		}
+	}
+	end = min(end, 64)
+	k := []byte("gossip: ")
+	for _, ch := range line[:end] {
+		if '0' <= ch && ch <= '9' {
+			ch = '#'
+		}
+		k = append(k, ch)
+	}
+	return string(k)
 }
 
 func (w *logWriter) Write(p []byte) (int, error) {
@@ -404,6 +435,14 @@ func (w *logWriter) Write(p []byte) (int, error) {
 			line = bytes.TrimSpace(line[len(l.tag):])
 			break
 		}
+	}
+	if level >= slog.LevelWarn && w.limit != nil {
+		if level == slog.LevelWarn {
+			w.limit.Warn(logKind(line), string(line), "component", "gossip")
+		} else {
+			w.limit.Error(logKind(line), string(line), "component", "gossip")
+		}
+		return len(p), nil
 	}
 	w.log.Log(context.Background(), level, string(line), "component", "gossip")
 	return len(p), nil
