@@ -184,6 +184,12 @@ func TestClientListWhileOthersWork(t *testing.T) {
 	ctx := context.Background()
 	worker := redis.NewClient(&redis.Options{Addr: srv.Addr, ClientName: "worker"})
 	defer worker.Close()
+	// Connected (and named) before the first CLIENT LIST: go-redis dials
+	// on its first command, which the goroutine below may not have sent
+	// yet on a loaded machine.
+	if err := worker.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
 	go func() {
 		for i := range 2000 {

@@ -11,13 +11,15 @@ import (
 	"time"
 )
 
-// loadKeys sends CL.THROTTLE on n keys (quantity 3, burst 9 per 60 s)
-// and returns the replies.
+// loadKeys sends CL.THROTTLE on n keys (quantity 3, burst 9, one per
+// hour: remaining stays the same for an hour, so a slow test on a loaded
+// machine can compare it exactly before and after a restart; with one per
+// minute it went up by one for keys loaded a minute before their check).
 func loadKeys(t *testing.T, rc *rawConn, prefix string, n int) {
 	t.Helper()
 	var cmds [][]string
 	for i := range n {
-		cmds = append(cmds, []string{"CL.THROTTLE", prefix + strconv.Itoa(i), "9", "1", "60", "3"})
+		cmds = append(cmds, []string{"CL.THROTTLE", prefix + strconv.Itoa(i), "9", "1", "3600", "3"})
 		if len(cmds) == 1000 || i == n-1 {
 			if _, err := rc.pipeline(cmds...); err != nil {
 				t.Fatal(err)
@@ -35,7 +37,7 @@ func peekAll(t *testing.T, rc *rawConn, prefix string, n int) ([][]any, []int64)
 	for start := 0; start < n; start += 1000 {
 		var cmds [][]string
 		for i := start; i < min(n, start+1000); i++ {
-			cmds = append(cmds, []string{"CL.PEEK", prefix + strconv.Itoa(i), "9", "1", "60", "0"}, []string{"PTTL", prefix + strconv.Itoa(i)})
+			cmds = append(cmds, []string{"CL.PEEK", prefix + strconv.Itoa(i), "9", "1", "3600", "0"}, []string{"PTTL", prefix + strconv.Itoa(i)})
 		}
 		r, err := rc.pipeline(cmds...)
 		if err != nil {
