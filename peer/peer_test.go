@@ -1,9 +1,11 @@
 package peer
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -111,7 +113,11 @@ func (c *collector) wait(t *testing.T) {
 	}
 }
 
-// startRedis runs a real redis-server on a free loopback port.
+// startRedis runs a real redis-server on a free loopback port. It is
+// ready when its own log says so, never when a dial succeeds (that could
+// reach another test's server, which the OS may have given the port
+// between our close and redis-server's bind; redis-server then exits and
+// another port is tried).
 func startRedis(t *testing.T) string {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
@@ -121,30 +127,49 @@ func startRedis(t *testing.T) string {
 		}
 		t.Skip("redis-server not installed")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for i := 0; ; i++ {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return addr
+	for range 5 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
 		}
-		if i == 200 {
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+			"--dir", t.TempDir(), "--logfile", "")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		ready := make(chan bool, 1)
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				if strings.Contains(sc.Text(), "Ready to accept connections") {
+					ready <- true
+					io.Copy(io.Discard, out)
+					return
+				}
+			}
+			ready <- false
+		}()
+		select {
+		case ok := <-ready:
+			if ok {
+				t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+				return fmt.Sprintf("127.0.0.1:%d", port)
+			}
+			cmd.Wait() // the port was taken: try another
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			cmd.Wait()
 			t.Fatal("redis-server did not start")
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
+	t.Fatal("redis-server did not start")
+	return ""
 }
 
 // noTimeout is the forwarding timeout of tests that are not about
