@@ -25,6 +25,9 @@ echo
 echo "## Limiter libraries: server CPU per call"
 bench/libraries.sh 2>/dev/null
 echo
+echo "## Limiter libraries' Lua scripts: server CPU per call (redis-benchmark)"
+bench/lua.sh 2>/dev/null
+echo
 echo "## Cluster: three nodes against one"
 bench/cluster.sh 2>/dev/null
 echo
