@@ -25,13 +25,16 @@ const concatName = "concat#"
 // bytes it builds to the script's memory budget, so doubling a string in a
 // loop stops at the limit instead of exhausting memory.
 func compile(body []byte) (*lua.FunctionProto, error) {
+	if line := syntaxLevelsLine(body); line > 0 {
+		return nil, fmt.Errorf("ERR Error compiling script (new function): %s:%d: %s", chunkName, line, errSyntaxLevels)
+	}
 	chunk, err := parse.Parse(bytes.NewReader(body), chunkName)
 	if err != nil {
 		return nil, compileError(err)
 	}
 	var rw rewriter
-	rw.rewriteStmts(chunk)
-	if rw.bad != nil {
+	rw.rewriteChunk(chunk)
+	if rw.bad != nil || rw.limit != "" {
 		return nil, errors.New("ERR Error compiling script (new function): " + rw.badText(chunkName))
 	}
 	proto, err := lua.Compile(chunk, chunkName)
@@ -61,12 +64,80 @@ func compileError(err error) error {
 // not, so a script using them must not compile here either.
 type rewriter struct {
 	bad ast.Stmt // the first goto or label statement met
+
+	// The compile-time limits (limits.go): the first one passed, and
+	// the line where.
+	limit     string
+	limitLine int
+	depth     int          // of the syntax tree at the node being rewritten
+	consts    []constCount // per enclosing function, innermost last
+}
+
+// constCount counts one function's constants (an over-estimate: every
+// name counts, locals too).
+type constCount struct {
+	uses     int
+	distinct map[string]struct{}
+}
+
+const errSyntaxLevels = "chunk has too many syntax levels"
+
+// maxTreeDepth bounds the depth of the syntax tree the rewriter and the
+// compiler recurse into (operator chains such as "not not ... x" deepen
+// it without brackets).
+const maxTreeDepth = 3 * maxSyntaxLevels
+
+// rewriteChunk rewrites a whole chunk (a script or a loadstring source).
+func (rw *rewriter) rewriteChunk(stmts []ast.Stmt) {
+	rw.consts = append(rw.consts[:0], constCount{distinct: map[string]struct{}{}})
+	rw.rewriteStmts(stmts)
+}
+
+// enter descends one level of the tree at line; false when the tree is too
+// deep (the limit is recorded and the subtree left alone).
+func (rw *rewriter) enter(line int) bool {
+	rw.depth++
+	if rw.depth > maxTreeDepth {
+		rw.fail(errSyntaxLevels, line)
+		return false
+	}
+	return rw.limit == ""
+}
+
+func (rw *rewriter) fail(msg string, line int) {
+	if rw.limit == "" {
+		rw.limit, rw.limitLine = msg, line
+	}
+}
+
+// name counts a name as a possible constant (a global), without a use.
+func (rw *rewriter) name(text string) {
+	c := &rw.consts[len(rw.consts)-1]
+	if len(c.distinct) < 1<<20 {
+		c.distinct["g"+text] = struct{}{}
+	}
+}
+
+// constant counts one use of a constant (kind distinguishes numbers,
+// strings and names with the same text).
+func (rw *rewriter) constant(kind byte, text string, line int) {
+	c := &rw.consts[len(rw.consts)-1]
+	c.uses++
+	if len(c.distinct) < 1<<20 {
+		c.distinct[string(kind)+text] = struct{}{}
+	}
+	if c.uses*len(c.distinct) > maxConstWork {
+		rw.fail("constant table overflow", line)
+	}
 }
 
 // badText is the syntax error Lua 5.1 gives for rw.bad in the chunk
 // named name (as luaO_chunkid prints it): it reads "goto" as a variable
 // name, and "::" as an unexpected symbol.
 func (rw *rewriter) badText(name string) string {
+	if rw.limit != "" && (rw.bad == nil || rw.limitLine <= rw.bad.Line()) {
+		return fmt.Sprintf("%s:%d: %s", name, rw.limitLine, rw.limit)
+	}
 	near := "':'"
 	msg := "unexpected symbol"
 	if g, ok := rw.bad.(*ast.GotoStmt); ok {
@@ -76,19 +147,19 @@ func (rw *rewriter) badText(name string) string {
 }
 
 // chunkID is how Lua 5.1 names a chunk in messages: "=name" and "@file"
-// as they are, any other source as [string "<its first line, at most 45
+// as they are, any other source as [string "<its first line, at most 63
 // bytes>..."].
 func chunkID(src string) string {
 	if strings.HasPrefix(src, "=") || strings.HasPrefix(src, "@") {
-		return src[1:min(len(src), 60)]
+		return src[1:min(len(src), 80)]
 	}
 	n := strings.IndexAny(src, "\r\n")
 	if n < 0 {
 		n = len(src)
 	}
 	cut := n < len(src)
-	if n > 45 {
-		n, cut = 45, true
+	if n > 63 { // MAXSRC (80) less the brackets and quotes
+		n, cut = 63, true
 	}
 	if cut {
 		return `[string "` + src[:n] + `..."]`
@@ -103,6 +174,10 @@ func (rw *rewriter) rewriteStmts(stmts []ast.Stmt) {
 }
 
 func (rw *rewriter) rewriteStmt(s ast.Stmt) {
+	defer func() { rw.depth-- }()
+	if !rw.enter(s.Line()) {
+		return
+	}
 	switch s := s.(type) {
 	case *ast.AssignStmt:
 		rw.rewriteExprs(s.Lhs)
@@ -142,7 +217,7 @@ func (rw *rewriter) rewriteStmt(s ast.Stmt) {
 				s.Name.Receiver = rw.rewriteExpr(s.Name.Receiver)
 			}
 		}
-		rw.rewriteStmts(s.Func.Stmts)
+		rw.rewriteFunc(s.Func)
 	case *ast.ReturnStmt:
 		rw.rewriteExprs(s.Exprs)
 	case *ast.GotoStmt, *ast.LabelStmt:
@@ -158,8 +233,27 @@ func (rw *rewriter) rewriteExprs(es []ast.Expr) {
 	}
 }
 
+// rewriteFunc rewrites a function's body, counting its constants apart.
+func (rw *rewriter) rewriteFunc(f *ast.FunctionExpr) {
+	rw.consts = append(rw.consts, constCount{distinct: map[string]struct{}{}})
+	rw.rewriteStmts(f.Stmts)
+	rw.consts = rw.consts[:len(rw.consts)-1]
+}
+
 func (rw *rewriter) rewriteExpr(e ast.Expr) ast.Expr {
+	defer func() { rw.depth-- }()
+	if !rw.enter(e.Line()) {
+		return e
+	}
 	switch x := e.(type) {
+	case *ast.NumberExpr:
+		rw.constant('n', x.Value, x.Line())
+	case *ast.StringExpr:
+		rw.constant('s', x.Value, x.Line())
+	case *ast.IdentExpr:
+		// Only globals are constants; a local's name costs nothing,
+		// so its uses are not counted, only its name.
+		rw.name(x.Value)
 	case *ast.StringConcatOpExpr:
 		var parts []ast.Expr
 		flattenConcat(x, &parts)
@@ -175,6 +269,16 @@ func (rw *rewriter) rewriteExpr(e ast.Expr) ast.Expr {
 		x.Object = rw.rewriteExpr(x.Object)
 		x.Key = rw.rewriteExpr(x.Key)
 	case *ast.TableExpr:
+		positional := 0
+		for _, f := range x.Fields {
+			if f.Key == nil {
+				positional++
+			}
+		}
+		if positional > maxListFields {
+			rw.fail("table constructor with more than "+itoa(maxListFields)+" positional fields", x.Line())
+			return e
+		}
 		for _, f := range x.Fields {
 			if f.Key != nil {
 				f.Key = rw.rewriteExpr(f.Key)
@@ -187,6 +291,9 @@ func (rw *rewriter) rewriteExpr(e ast.Expr) ast.Expr {
 		}
 		if x.Receiver != nil {
 			x.Receiver = rw.rewriteExpr(x.Receiver)
+		}
+		if x.Method != "" {
+			rw.constant('s', x.Method, x.Line())
 		}
 		rw.rewriteExprs(x.Args)
 	case *ast.LogicalOpExpr:
@@ -205,7 +312,7 @@ func (rw *rewriter) rewriteExpr(e ast.Expr) ast.Expr {
 	case *ast.UnaryLenOpExpr:
 		x.Expr = rw.rewriteExpr(x.Expr)
 	case *ast.FunctionExpr:
-		rw.rewriteStmts(x.Stmts)
+		rw.rewriteFunc(x)
 	}
 	return e
 }

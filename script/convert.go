@@ -22,6 +22,10 @@ func (v *vm) appendReply(b []byte, val lua.LValue, resp, depth int) []byte {
 	if depth > maxReplyDepth {
 		return append(b, "-ERR reached lua stack limit\r\n"...)
 	}
+	if v.replyOver || int64(len(b)-v.replyStart) > v.budget {
+		v.replyOver = true
+		return b
+	}
 	switch x := val.(type) {
 	case lua.LString:
 		return appendBulkString(b, string(x))
@@ -118,7 +122,7 @@ func (v *vm) appendTable(b []byte, t *lua.LTable, resp, depth int) []byte {
 		n++
 	}
 	b = appendHeader(b, '*', n)
-	for i := 1; i <= n; i++ {
+	for i := 1; i <= n && !v.replyOver; i++ {
 		b = v.appendReply(b, t.RawGetInt(i), resp, depth+1)
 	}
 	return b

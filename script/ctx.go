@@ -101,17 +101,26 @@ func (c *vmCtx) tick() {
 	if v.req != nil && v.req.Host != nil {
 		v.req.Host.Tick()
 	}
+	c.checkHeap()
+}
+
+// checkHeap stops the script if the heap grew past the memory limit since
+// the run's first check; it reports whether it did.
+func (c *vmCtx) checkHeap() bool {
+	v := c.v
 	metrics.Read(c.sample)
 	heap := c.sample[0].Value.Uint64()
 	if c.heapBase == 0 || heap < c.heapBase {
 		// The first check of a run, or a collection freed memory:
 		// growth is measured from here.
 		c.heapBase = heap
-		return
+		return false
 	}
 	if int64(heap-c.heapBase) > v.e.cfg.MemoryLimit {
 		c.cancel(errMemory)
+		return true
 	}
+	return false
 }
 
 // ensure vmCtx satisfies context.Context.

@@ -74,6 +74,21 @@ func (v *vm) redisCall(L *lua.LState, raise bool) int {
 	if cap(reply) <= 64<<10 {
 		v.replyBuf = reply[:0]
 	}
+	// A command copies its arguments into the store, and its reply
+	// becomes Lua values: past a megabyte of either since the last
+	// check, check the heap now rather than some thousand instructions
+	// later (a loop storing a long string can write gigabytes in those).
+	v.traffic += len(reply)
+	for _, a := range args {
+		v.traffic += len(a)
+	}
+	if v.traffic > 1<<20 {
+		v.traffic = 0
+		if v.ctx.checkHeap() {
+			clear(args)
+			raiseRedisError(L, errMemory)
+		}
+	}
 	clear(args)
 	if len(reply) > 0 && reply[0] == '-' {
 		line, _, _ := cutCRLF(reply)

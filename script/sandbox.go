@@ -56,11 +56,13 @@ func (v *vm) sandbox() {
 	g.RawSetString(concatName, fn(v.luaConcat))
 	g.RawSetString("error", fn(v.luaError))
 	g.RawSetString("tonumber", fn(luaToNumber))
+	g.RawSetString("unpack", fn(luaUnpack))
 	v.handler = fn(v.errorHandler)
 
 	str := g.RawGetString(lua.StringLibName).(*lua.LTable)
 	str.RawSetString("__index", lua.LNil) // gopher-lua makes the library its own metatable
 	str.RawSetString("rep", fn(v.strRep))
+	str.RawSetString("byte", fn(strByte))
 	str.RawSetString("format", fn(v.strFormat))
 	origGsub := str.RawGetString("gsub").(*lua.LFunction)
 	str.RawSetString("gsub", fn(v.strGsub(origGsub)))
@@ -281,11 +283,16 @@ func (v *vm) luaLoad(L *lua.LState) int {
 }
 
 func (v *vm) loadChunk(L *lua.LState, src, name string) int {
+	if line := syntaxLevelsLine([]byte(src)); line > 0 {
+		L.Push(lua.LNil)
+		L.Push(lua.LString(chunkID(name) + ":" + itoa(line) + ": " + errSyntaxLevels))
+		return 2
+	}
 	chunk, err := parse.Parse(strings.NewReader(src), name)
 	if err == nil {
 		var rw rewriter
-		rw.rewriteStmts(chunk)
-		if rw.bad != nil {
+		rw.rewriteChunk(chunk)
+		if rw.bad != nil || rw.limit != "" {
 			L.Push(lua.LNil)
 			L.Push(lua.LString(rw.badText(chunkID(name))))
 			return 2

@@ -1,6 +1,7 @@
 package script
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"strconv"
@@ -105,7 +106,7 @@ func checkString(L *lua.LState, n int) string {
 
 func (v *vm) strRep(L *lua.LState) int {
 	s := checkString(L, 1)
-	n := L.CheckInt(2)
+	n := checkInt(L, 2)
 	if n <= 0 || len(s) == 0 {
 		L.Push(lua.LString(""))
 		return 1
@@ -113,9 +114,90 @@ func (v *vm) strRep(L *lua.LState) int {
 	if int64(n) > v.budget/int64(len(s)) {
 		v.charge(L, math.MaxInt) // over budget: raises
 	}
-	v.charge(L, n*len(s))
-	L.Push(lua.LString(strings.Repeat(s, n)))
+	v.charge(L, int(n)*len(s))
+	L.Push(lua.LString(strings.Repeat(s, int(n))))
 	return 1
+}
+
+// checkInt is luaL_checkint: a number (or a string that converts) cast to
+// a C int the way Lua 5.1 does on x86-64, through a 64-bit integer whose
+// low 32 bits are kept (2^32+2 is 2, 2^31 is negative).
+func checkInt(L *lua.LState, n int) int32 {
+	return int32(luaToInteger(float64(L.CheckNumber(n))))
+}
+
+// optInt is luaL_optint: def when argument n is absent or nil.
+func optInt(L *lua.LState, n int, def int32) int32 {
+	if L.Get(n) == lua.LNil {
+		return def
+	}
+	return checkInt(L, n)
+}
+
+// maxCStack is Lua 5.1's LUAI_MAXCSTACK: how many values a C function may
+// have on its stack, its arguments included. unpack and string.byte
+// refuse to return more, with Lua's errors, instead of growing the stack
+// one slot at a time, which gopher-lua makes quadratic and which no
+// SCRIPT KILL can interrupt.
+const maxCStack = 8000
+
+// luaUnpack is Lua 5.1's unpack.
+func luaUnpack(L *lua.LState) int {
+	t := L.CheckTable(1)
+	i := optInt(L, 2, 1)
+	var e int32
+	if L.Get(3) == lua.LNil {
+		e = int32(t.Len())
+	} else {
+		e = checkInt(L, 3)
+	}
+	if i > e {
+		return 0
+	}
+	n := int32(uint32(e) - uint32(i) + 1) // wraps as C's int arithmetic does
+	if n <= 0 || int(n)+L.GetTop() > maxCStack {
+		L.RaiseError("too many results to unpack")
+	}
+	for k := i; ; k++ {
+		L.Push(t.RawGetInt(int(k)))
+		if k == e {
+			break
+		}
+	}
+	return int(n)
+}
+
+// strByte is Lua 5.1's string.byte.
+func strByte(L *lua.LState) int {
+	s := checkString(L, 1)
+	l := int64(len(s))
+	posrelat := func(pos int64) int64 {
+		if pos < 0 {
+			pos += l + 1
+		}
+		return max(pos, 0)
+	}
+	optInteger := func(n int, def int64) int64 {
+		if L.Get(n) == lua.LNil {
+			return def
+		}
+		return luaToInteger(float64(L.CheckNumber(n)))
+	}
+	posi := posrelat(optInteger(2, 1))
+	pose := posrelat(optInteger(3, posi))
+	posi = max(posi, 1)
+	pose = min(pose, l)
+	if posi > pose {
+		return 0
+	}
+	n := pose - posi + 1
+	if n+int64(L.GetTop()) > maxCStack {
+		L.RaiseError("stack overflow (string slice too long)")
+	}
+	for i := posi; i <= pose; i++ {
+		L.Push(lua.LNumber(s[i-1]))
+	}
+	return int(n)
 }
 
 func (v *vm) tabConcat(L *lua.LState) int {
@@ -155,10 +237,7 @@ func (v *vm) strFormat(L *lua.LState) int {
 			continue
 		}
 		i++
-		if i >= len(fs) {
-			L.RaiseError("invalid option '%%' to 'format'")
-		}
-		if fs[i] == '%' {
+		if i < len(fs) && fs[i] == '%' {
 			out = append(out, '%')
 			continue
 		}
@@ -186,18 +265,23 @@ func (v *vm) strFormat(L *lua.LState) int {
 			i++
 			digits()
 		}
-		if i >= len(fs) {
-			L.RaiseError("invalid option '%%%s' to 'format'", fs[start:])
-		}
-		spec := fs[start:i]
-		conv := fs[i]
 		arg++
 		if L.GetTop() < arg {
 			L.ArgError(arg, "no value")
 		}
+		if i >= len(fs) {
+			// Lua reads the string's terminating NUL as the option and
+			// prints it as nothing.
+			L.RaiseError("%s", "invalid option '%' to 'format'")
+		}
+		spec := fs[start:i]
+		conv := fs[i]
 		switch conv {
 		case 'c':
-			out = append(out, byte(L.CheckNumber(arg)))
+			// C's %c of (int)n: the low byte, padded to the width;
+			// Lua 5.1 then keeps what precedes the first NUL.
+			c := byte(int32(luaToInteger(float64(L.CheckNumber(arg)))))
+			out = appendCString(out, appendPadded(nil, spec, []byte{c}))
 		case 'd', 'i':
 			n := luaToInteger(float64(L.CheckNumber(arg)))
 			out = fmt.Appendf(out, "%"+spec+"d", n)
@@ -211,12 +295,7 @@ func (v *vm) strFormat(L *lua.LState) int {
 		case 'e', 'E', 'f', 'g', 'G':
 			f := float64(L.CheckNumber(arg))
 			if math.IsInf(f, 0) || math.IsNaN(f) {
-				var nb []byte
-				nb = appendG(nb, f, 6)
-				if conv == 'E' || conv == 'G' {
-					nb = []byte(strings.ToUpper(string(nb)))
-				}
-				out = fmt.Appendf(out, "%"+strings.ReplaceAll(spec, "0", "")+"s", nb)
+				out = appendNonFinite(out, spec, conv, f)
 				break
 			}
 			if !hasPrec {
@@ -227,6 +306,13 @@ func (v *vm) strFormat(L *lua.LState) int {
 			out = appendQuoted(out, checkString(L, arg))
 		case 's':
 			s := checkString(L, arg)
+			if hasPrec || len(s) < 100 {
+				// Lua 5.1 formats these through C's sprintf: the
+				// string ends at its first NUL.
+				if z := strings.IndexByte(s, 0); z >= 0 {
+					s = s[:z]
+				}
+			}
 			if hasPrec {
 				p, _ := strconv.Atoi(spec[strings.IndexByte(spec, '.')+1:])
 				if p < len(s) {
@@ -252,6 +338,69 @@ func (v *vm) strFormat(L *lua.LState) int {
 	v.charge(L, len(out))
 	L.Push(lua.LString(out))
 	return 1
+}
+
+// specFlags returns the flags of a format spec ("-05.2" -> "-0") and its
+// width (5; 0 without one).
+func specFlags(spec string) (flags string, width int) {
+	w := strings.TrimLeft(spec, "-+ #0")
+	flags = spec[:len(spec)-len(w)]
+	if i := strings.IndexByte(w, '.'); i >= 0 {
+		w = w[:i]
+	}
+	width, _ = strconv.Atoi(w)
+	return flags, width
+}
+
+// appendPadded appends item padded with spaces to spec's width, on the
+// right with the '-' flag.
+func appendPadded(out []byte, spec string, item []byte) []byte {
+	flags, width := specFlags(spec)
+	pad := width - len(item)
+	left := strings.Contains(flags, "-")
+	if pad > 0 && !left {
+		out = append(out, strings.Repeat(" ", pad)...)
+	}
+	out = append(out, item...)
+	if pad > 0 && left {
+		out = append(out, strings.Repeat(" ", pad)...)
+	}
+	return out
+}
+
+// appendCString appends item up to its first NUL, as Lua 5.1 adds what
+// sprintf wrote (strlen).
+func appendCString(out, item []byte) []byte {
+	if z := bytes.IndexByte(item, 0); z >= 0 {
+		item = item[:z]
+	}
+	return append(out, item...)
+}
+
+// appendNonFinite is C's printf of an infinity or NaN for %e, %f, %g (and
+// upper case): the sign or the '+'/' ' flag, "inf" or "nan" (glibc prints
+// x86's default NaN as "-nan"), padded with spaces to the width; the
+// precision and the '0' flag do not apply.
+func appendNonFinite(out []byte, spec string, conv byte, f float64) []byte {
+	var item []byte
+	flags, _ := specFlags(spec)
+	switch {
+	case math.Signbit(f):
+		item = append(item, '-')
+	case strings.Contains(flags, "+"):
+		item = append(item, '+')
+	case strings.Contains(flags, " "):
+		item = append(item, ' ')
+	}
+	word := "inf"
+	if math.IsNaN(f) {
+		word = "nan"
+	}
+	if conv == 'E' || conv == 'G' {
+		word = strings.ToUpper(word)
+	}
+	item = append(item, word...)
+	return appendPadded(out, spec, item)
 }
 
 func appendQuoted(b []byte, s string) []byte {

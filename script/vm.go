@@ -2,6 +2,7 @@ package script
 
 import (
 	"strconv"
+	"strings"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -30,15 +31,20 @@ type vm struct {
 	interned map[string]lua.LValue     // ARGV values seen lately (internArg)
 
 	// Per run.
-	req      *Request
-	ent      *entry
-	resp     int // redis.setresp
-	budget   int64
-	errInfo  errInfo
-	broken   bool     // the state may be inconsistent: do not reuse
-	argBuf   [][]byte // redis.call arguments, reused
-	numBuf   []byte   // formatted number arguments, reused
-	replyBuf []byte   // a command's reply, reused
+	req    *Request
+	ent    *entry
+	resp   int // redis.setresp
+	budget int64
+	// The reply being built: where it starts in out, and whether it
+	// outgrew the budget (a table can repeat one long string many times).
+	replyStart int
+	replyOver  bool
+	traffic    int // bytes through redis.call since the last heap check
+	errInfo    errInfo
+	broken     bool     // the state may be inconsistent: do not reuse
+	argBuf     [][]byte // redis.call arguments, reused
+	numBuf     []byte   // formatted number arguments, reused
+	replyBuf   []byte   // a command's reply, reused
 }
 
 // errInfo is what the error handler records where an error is raised.
@@ -53,6 +59,9 @@ func newVM(e *Engine) *vm {
 		CallStackSize:   200, // Lua's C-call depth limit, LUAI_MAXCCALLS
 		RegistrySize:    1024,
 		RegistryMaxSize: 1 << 18, // 4 MiB of stack slots
+		// Grown by 32 slots at a time (the default), a deep stack is
+		// copied over and over: quadratic.
+		RegistryGrowStep: 4096,
 	})
 	v := &vm{e: e, L: L, fns: make(map[*entry]*lua.LFunction), interned: make(map[string]lua.LValue),
 		readonly: make(map[*lua.LTable]*lua.LTable), resp: 2}
@@ -63,9 +72,28 @@ func newVM(e *Engine) *vm {
 }
 
 // run executes ent for req and appends the reply to out.
-func (v *vm) run(ent *entry, req *Request, out []byte) []byte {
+func (v *vm) run(ent *entry, req *Request, out []byte) (reply []byte) {
 	L := v.L
-	v.req, v.ent, v.resp, v.budget = req, ent, 2, v.e.cfg.MemoryLimit
+	start := len(out)
+	defer func() {
+		// gopher-lua raises some errors (a full stack) where its own
+		// error handling runs out of stack too: the error escapes
+		// PCall. Answer it as the script's error; the state is
+		// dropped rather than reused.
+		if r := recover(); r != nil {
+			ae, ok := r.(*lua.ApiError)
+			if !ok {
+				panic(r)
+			}
+			v.broken = true
+			msg := ae.Object.String()
+			if i := strings.IndexByte(msg, '\n'); i >= 0 {
+				msg = msg[:i] // the traceback
+			}
+			reply = appendErrorLine(out[:start], decorate("ERR "+msg, ent.hexsha, v.errLine()))
+		}
+	}()
+	v.req, v.ent, v.resp, v.budget, v.traffic = req, ent, 2, v.e.cfg.MemoryLimit, 0
 	v.errInfo = errInfo{}
 	v.ctx.reset()
 	defer func() {
@@ -96,7 +124,12 @@ func (v *vm) run(ent *entry, req *Request, out []byte) []byte {
 	if err != nil {
 		return v.appendLuaError(out, err)
 	}
-	return v.appendReply(out, L.Get(-1), req.Resp, 0)
+	v.replyStart, v.replyOver = len(out), false
+	out = v.appendReply(out, L.Get(-1), req.Resp, 0)
+	if v.replyOver {
+		return appendErrorLine(out[:v.replyStart], v.decorate(errMemory, v.errLine()))
+	}
+	return out
 }
 
 // setArgs fills KEYS and ARGV, reusing the tables while scripts leave them

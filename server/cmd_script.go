@@ -108,6 +108,12 @@ func evalKeys(args [][]byte) (first, last, step int) {
 // evalCommand is EVAL (bySHA false) and EVALSHA, and their _RO variants.
 func evalCommand(bySHA, readOnly bool) handler {
 	return func(s *Server, c *Client, args [][]byte, now int64) {
+		if bySHA && len(args[1]) != 40 {
+			// Redis answers a SHA of the wrong length before it reads
+			// numkeys.
+			c.out = appendError(c.out, "NOSCRIPT No matching script. Please use EVAL.")
+			return
+		}
 		n, ok := parseRedisInt(args[2])
 		switch {
 		case !ok:

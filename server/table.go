@@ -119,7 +119,7 @@ func commandTable() map[string]*command {
 		{name: "discard", arity: 1, flags: flagTxControl | flagNoScript, group: "transactions", summary: "Discard a transaction", run: cmdDiscard},
 
 		{name: "slowlog", arity: -2, flags: flagAdmin | flagDangerous, group: "server", summary: "The log of slow commands", run: cmdSlowlog},
-		{name: "latency", arity: -2, flags: flagAdmin | flagDangerous, group: "server", summary: "Latency monitor events and per-command histograms", run: cmdLatency},
+		{name: "latency", arity: -2, flags: flagAdmin | flagDangerous | flagNoScript, group: "server", summary: "Latency monitor events and per-command histograms", run: cmdLatency},
 		{name: "info", arity: -1, flags: flagAllKeys | flagDangerous, group: "server", summary: "Server information", run: cmdInfo},
 		{name: "command", arity: -1, subs: []string{"count", "list", "info", "docs"}, group: "server", summary: "Command table introspection", run: cmdCommand},
 		{name: "acl", arity: -2, flags: flagNoSlowlog | flagAdmin | flagNoScript, subs: []string{"cat", "deluser", "dryrun", "getuser", "genpass", "list", "load", "save", "setuser", "users", "whoami", "log", "help"}, group: "server", summary: "Users and their permissions", run: cmdACL},

@@ -265,6 +265,48 @@ var luaCases = []luaCase{
 	{name: "lib-redis-rate-not-number", setup: [][]string{{"SET", "k", "abc"}}, cmd: ev(libScript("redis_rate"), 1, "k", "10", "10", "1", "1"), cmp: "error"},
 	{name: "lib-redis-rate-bad-cost", cmd: ev(libScript("redis_rate"), 1, "k", "10", "10", "1", "x"), cmp: "error"},
 
+	// Values past Lua 5.1's C stack (8000 slots): gopher-lua pushed them
+	// one by one, growing its stack quadratically (minutes, unkillable).
+	{name: "unpack-too-many", cmd: ev("return unpack({}, 1, 1e8)", 0)},
+	{name: "unpack-at-limit", cmd: ev("return select('#', unpack({}, 1, 7997))", 0)},
+	{name: "unpack-past-limit", cmd: ev("return unpack({}, 1, 7998)", 0)},
+	{name: "unpack-int-overflow", cmd: ev("return unpack({1,2,3}, -2^31, 2^31-1)", 0)},
+	{name: "unpack-int-wraps", cmd: ev("return unpack({1,2,3}, 2^32+1, 2^32+2)", 0)},
+	{name: "unpack-nil-start", cmd: ev("return {unpack({1,2,3}, nil, 2)}", 0)},
+	{name: "byte-past-limit", cmd: ev("return string.byte(string.rep('a', 7998), 1, -1)", 0)},
+	{name: "byte-at-limit", cmd: ev("return select('#', string.byte(string.rep('a', 7997), 1, -1))", 0)},
+	{name: "byte-default", cmd: ev("return {string.byte('abc')}", 0)},
+	{name: "byte-ranges", cmd: ev("return {string.byte('abc', -2, 10), string.byte('abc', -100, 100)}", 0)},
+
+	// string.format and string.rep as C's printf and int see them.
+	{name: "format-percent-at-end", cmd: ev("return string.format('%')", 0), cmp: "error"},
+	{name: "format-option-at-end", cmd: ev("return string.format('%5', 1)", 0)},
+	{name: "format-c-nul", cmd: ev("return string.format('%c%c|%5c|%-5c|%c', 0, 65, 0, 0, 256+66)", 0)},
+	{name: "format-c-width", cmd: ev("return string.format('%5c|%-3c|', 67, 66)", 0)},
+	{name: "format-inf-nan", cmd: ev("return string.format('%+f % f %+e %5.1f| %010.3f %-8g|%08.2G|', 1/0, 1/0, -1/0, -1/0, -1/0, 1/0, 0/0)", 0)},
+	{name: "format-s-nul", cmd: ev("return string.format('%s|%5s|%.1s|', 'a\\0b', 'a\\0b', '\\0b')", 0)},
+	{name: "format-s-long-nul", cmd: ev("return #string.format('%s', string.rep('a', 100) .. '\\0b')", 0)},
+	{name: "rep-int-negative", cmd: ev("return string.rep('x', 2^31)", 0)},
+	{name: "rep-int-wraps", cmd: ev("return string.rep('x', 2^32+2)", 0)},
+
+	// Lua 5.1's 200 syntax levels (gopher-lua has no limit; deep
+	// nesting made its compiler cubic).
+	{name: "levels-parens-ok", cmd: ev("return "+strings.Repeat("(", 198)+"1"+strings.Repeat(")", 198), 0)},
+	{name: "levels-parens", cmd: ev("return "+strings.Repeat("(", 199)+"1"+strings.Repeat(")", 199), 0)},
+	{name: "levels-braces-ok", cmd: ev("return #"+strings.Repeat("{", 198)+strings.Repeat("}", 198), 0)},
+	{name: "levels-braces", cmd: ev("return "+strings.Repeat("{", 200)+strings.Repeat("}", 200), 0)},
+	{name: "levels-blocks-ok", cmd: ev(strings.Repeat("do ", 199)+strings.Repeat(" end", 199)+" return 1", 0)},
+	{name: "levels-blocks", cmd: ev("local x = 1\n"+strings.Repeat("do ", 200)+strings.Repeat(" end", 200), 0)},
+	{name: "levels-functions-ok", cmd: ev("local x="+strings.Repeat("function() return ", 99)+"1"+strings.Repeat(" end", 99)+" return 1", 0)},
+	{name: "levels-functions", cmd: ev("local x="+strings.Repeat("function() return ", 100)+"1"+strings.Repeat(" end", 100)+" return 1", 0)},
+	{name: "levels-not-ok", cmd: ev("return "+strings.Repeat("not ", 198)+"1", 0)},
+	{name: "levels-brackets-in-strings", cmd: ev("local x = '((((' -- ((((\nreturn [[\n((((]] .. [==[ [[ ]==] .. x", 0)},
+	{name: "levels-loadstring", cmd: ev("local f, e = loadstring('return ' .. string.rep('(', 300) .. '1' .. string.rep(')', 300)) return e", 0)},
+
+	// EVALSHA checks the SHA's length before numkeys.
+	{name: "evalsha-short-sha-bad-numkeys", cmd: []string{"EVALSHA", "zz", "x"}},
+	{name: "call-latency", cmd: ev("return redis.pcall('latency', 'latest')", 0)},
+
 	// Lua 5.1 has no goto or labels (Lua 5.2's, which gopher-lua parses).
 	{name: "goto-refused", cmd: ev("for i=1,3 do goto continue ::continue:: end return 1", 0)},
 	{name: "label-refused", cmd: ev("::top:: return 1", 0)},
