@@ -273,7 +273,12 @@ func (l *eventLoop) serveNested(busy *Client) {
 		return
 	}
 	for i := 0; i < n; i++ {
-		l.handle(l.nestedEvents[i], busy)
+		if !l.handle(l.nestedEvents[i], busy) {
+			// The wake that says the loop must stop was read here:
+			// leave one for the outer loop, which would otherwise wait
+			// for an event that never comes once the script ends.
+			l.wake()
+		}
 	}
 }
 

@@ -355,6 +355,14 @@ func (s *Server) Close(ctx context.Context) error {
 		}
 		s.mu.Lock()
 		for _, c := range s.clients {
+			// A running script would keep its connection (and the
+			// shards it holds) to the end, which may never come: stop
+			// it if it has not written, and also if it has when
+			// nothing will be saved (SHUTDOWN NOSAVE, as in Redis); a
+			// snapshot on exit must not keep half a script.
+			if r := c.running.Load(); r != nil && (!r.wrote.Load() || !s.SaveOnExit()) {
+				r.kill.Kill()
+			}
 			c.conn.close()
 		}
 		s.mu.Unlock()

@@ -132,7 +132,8 @@ func TestScriptMemoryLimit(t *testing.T) {
 	for _, body := range []string{
 		"local s = 'x' while true do s = s .. s end",
 		"local t = {} local i = 0 while true do i = i + 1 t[i] = {i, i, i} end",
-		"return string.rep('x', 1e12)",
+		// 2^31-1: string.rep's count is a C int (1e12 wraps to a negative one: "").
+		"return string.rep('x', 2147483647)",
 		"local s = string.rep('x', 1e6) local t = {} for i = 1, 1e6 do t[i] = s .. i end",
 	} {
 		r, err := rc.do("EVAL", body, "0")
@@ -231,5 +232,46 @@ func TestScriptUndeclaredKeys(t *testing.T) {
 		if e, ok := got.(respError); err != nil || !ok || !strings.HasPrefix(string(e), "ERR Script killed by user") {
 			t.Fatalf("%s: killed script's reply: %#v %v", c.name, got, err)
 		}
+	}
+}
+
+// TestShutdownNosaveStopsScripts: SHUTDOWN NOSAVE while a script that has
+// written loops (SCRIPT KILL cannot stop it) exits at once with status 0,
+// as Redis does. The server used to wait for the script until its 10 s
+// close deadline and exit with an error.
+func TestShutdownNosaveStopsScripts(t *testing.T) {
+	t.Parallel()
+	srv := startServer(t, "--busy-reply-threshold", "100ms")
+	writer := newRaw(dial(t, srv.Addr))
+	other := newRaw(dial(t, srv.Addr))
+	if _, err := writer.c.Write(encode("EVAL", "redis.call('set', KEYS[1], 'w') while true do end", "1", "w")); err != nil {
+		t.Fatal(err)
+	}
+	// Busy once its key answers BUSY (bounded: 100 ms).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, err := other.do("GET", "w")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e, ok := r.(respError); ok && strings.HasPrefix(string(e), "BUSY") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET never answered BUSY: %#v", r)
+		}
+	}
+	if r, _ := other.do("SCRIPT", "KILL"); r == status("OK") {
+		t.Fatal("SCRIPT KILL stopped a script that wrote")
+	}
+	if r, err := other.do("SHUTDOWN", "NOSAVE"); err == nil {
+		t.Fatalf("SHUTDOWN NOSAVE answered %#v instead of closing", r)
+	}
+	start := time.Now()
+	if err := srv.cmd.Wait(); err != nil {
+		t.Fatalf("exit after SHUTDOWN NOSAVE with a script running: %v\n%s", err, srv.logs.String())
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("SHUTDOWN NOSAVE took %v with a script running", d)
 	}
 }
