@@ -303,6 +303,9 @@ var luaCases = []luaCase{
 	{name: "levels-brackets-in-strings", cmd: ev("local x = '((((' -- ((((\nreturn [[\n((((]] .. [==[ [[ ]==] .. x", 0)},
 	{name: "levels-loadstring", cmd: ev("local f, e = loadstring('return ' .. string.rep('(', 300) .. '1' .. string.rep(')', 300)) return e", 0)},
 
+	// rawget sees _G and the libraries as they are.
+	{name: "rawget-globals", cmd: ev("return {rawget(_G, 'KEYS') ~= nil, type(rawget(string, 'rep')), rawget(_G, 'nosuch') == nil}", 0)},
+
 	// EVALSHA checks the SHA's length before numkeys.
 	{name: "evalsha-short-sha-bad-numkeys", cmd: []string{"EVALSHA", "zz", "x"}},
 	{name: "call-latency", cmd: ev("return redis.pcall('latency', 'latest')", 0)},
