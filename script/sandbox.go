@@ -440,7 +440,11 @@ func luaToNumber(L *lua.LState) int {
 	if base < 2 || base > 36 {
 		L.ArgError(2, "base out of range")
 	}
-	s := strings.ToLower(strings.TrimSpace(L.CheckString(1)))
+	s := L.CheckString(1)
+	if z := strings.IndexByte(s, 0); z >= 0 {
+		s = s[:z] // C's strtoul stops at the NUL
+	}
+	s = strings.ToLower(strings.TrimSpace(s))
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
 	n, err := strconv.ParseUint(s, base, 64)
@@ -459,6 +463,10 @@ func luaToNumber(L *lua.LState) int {
 // parseLuaNumber converts a string as Lua's lua_str2number does (strtod,
 // then hexadecimal integers), allowing surrounding whitespace.
 func parseLuaNumber(s string) (float64, bool) {
+	// Lua reads the string as C does: up to its first NUL.
+	if z := strings.IndexByte(s, 0); z >= 0 {
+		s = s[:z]
+	}
 	s = strings.Trim(s, " \t\n\r\v\f")
 	if s == "" || strings.ContainsRune(s, '_') {
 		return 0, false

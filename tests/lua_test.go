@@ -303,6 +303,11 @@ var luaCases = []luaCase{
 	{name: "levels-brackets-in-strings", cmd: ev("local x = '((((' -- ((((\nreturn [[\n((((]] .. [==[ [[ ]==] .. x", 0)},
 	{name: "levels-loadstring", cmd: ev("local f, e = loadstring('return ' .. string.rep('(', 300) .. '1' .. string.rep(')', 300)) return e", 0)},
 
+	// tonumber reads a string up to its first NUL, as C does
+	// (rate-limit-redis's window "10\0" is 10 on Redis).
+	{name: "tonumber-nul", cmd: ev("return {tonumber(ARGV[1]), tonumber(ARGV[2], 16), tonumber(ARGV[3]) == nil}", 0, "10\x00", "ff\x00zz", "\x005")},
+	{name: "lib-rlr-window-nul", cmd: ev(libScript("rate_limit_redis"), 1, "k", "60000\x00")},
+
 	// rawget sees _G and the libraries as they are.
 	{name: "rawget-globals", cmd: ev("return {rawget(_G, 'KEYS') ~= nil, type(rawget(string, 'rep')), rawget(_G, 'nosuch') == nil}", 0)},
 
