@@ -46,6 +46,9 @@ func newBitLib(L *lua.LState) *lua.LTable {
 		if L.GetTop() >= 2 {
 			n = int32(tobit(L, 2))
 		}
+		if n == math.MinInt32 {
+			n++ // as LuaBitOp: its negation would overflow
+		}
 		const lower, upper = "0123456789abcdef", "0123456789ABCDEF"
 		digits := lower
 		if n < 0 {
@@ -66,19 +69,14 @@ func newBitLib(L *lua.LState) *lua.LTable {
 	return t
 }
 
-// tobit reduces a number to 32 bits as LuaBitOp does: rounded to the
-// nearest integer (ties to even), modulo 2^32.
+// tobit reduces a number to 32 bits as LuaBitOp does: it adds 2^52+2^51
+// and keeps the low 32 bits of the double's representation, which rounds
+// to the nearest integer (ties to even) modulo 2^32 below 2^51, and keeps
+// whatever bits the sum has beyond (bit.tobit(1e300) is -2013235812 in
+// Redis).
 func tobit(L *lua.LState, n int) uint32 {
-	f := float64(L.CheckNumber(n))
-	f = math.RoundToEven(f)
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0
-	}
-	f = math.Mod(f, 4294967296)
-	if f < 0 {
-		f += 4294967296
-	}
-	return uint32(uint64(f))
+	f := float64(L.CheckNumber(n)) + 6755399441055744.0
+	return uint32(math.Float64bits(f))
 }
 
 func pushBit(L *lua.LState, x uint32) int {

@@ -119,7 +119,7 @@ func (v *vm) jsonEncode(L *lua.LState, b []byte, val lua.LValue, depth int) []by
 				b = appendLuaNumber(b, float64(kk))
 				b = append(b, '"')
 			default:
-				jsonError(L, "Cannot serialise table: table key must be a number or string")
+				jsonError(L, "Cannot serialise "+k.Type().String()+": table key must be a number or string")
 			}
 			b = append(b, ':')
 			b = v.jsonEncode(L, b, e, depth)

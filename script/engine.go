@@ -19,6 +19,12 @@ type Config struct {
 	// evicted; EVALSHA of it then answers NOSCRIPT and clients fall back
 	// to EVAL, as they do after a restart. Default 500, Redis 7.4's bound.
 	MaxEvalScripts int
+	// MaxEvalBytes caps the total source size of the scripts cached
+	// because EVAL ran them: past it the least recently used are evicted
+	// as past MaxEvalScripts. A compiled script takes about ten times
+	// its source (500 scripts of 1 MB would have taken gigabytes).
+	// Default 32 MiB.
+	MaxEvalBytes int64
 	// MaxLoadedBytes caps the total source size of scripts added by SCRIPT
 	// LOAD. They are never evicted (Redis guarantees they stay until SCRIPT
 	// FLUSH); a LOAD past the cap is refused. Default 64 MiB.
@@ -41,13 +47,16 @@ type Config struct {
 
 // DefaultConfig returns the defaults documented on Config's fields.
 func DefaultConfig() Config {
-	return Config{MaxEvalScripts: 500, MaxLoadedBytes: 64 << 20, MemoryLimit: 256 << 20, MaxIdleVMs: 64}
+	return Config{MaxEvalScripts: 500, MaxEvalBytes: 32 << 20, MaxLoadedBytes: 64 << 20, MemoryLimit: 256 << 20, MaxIdleVMs: 64}
 }
 
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
 	if c.MaxEvalScripts <= 0 {
 		c.MaxEvalScripts = d.MaxEvalScripts
+	}
+	if c.MaxEvalBytes <= 0 {
+		c.MaxEvalBytes = d.MaxEvalBytes
 	}
 	if c.MaxLoadedBytes <= 0 {
 		c.MaxLoadedBytes = d.MaxLoadedBytes
@@ -107,6 +116,7 @@ type Engine struct {
 	scripts     map[[20]byte]*entry // guarded by mu
 	evalLRU     entryList           // EVAL-only scripts, most recent first; guarded by mu
 	evalCount   int                 // guarded by mu
+	evalBytes   int64               // source bytes of the EVAL-only scripts; guarded by mu
 	loadedBytes int64               // guarded by mu
 	gen         atomic.Uint64       // bumped by Flush: VMs drop their closures
 
@@ -168,6 +178,7 @@ func (e *Engine) Flush() {
 	e.scripts = make(map[[20]byte]*entry)
 	e.evalLRU = entryList{}
 	e.evalCount = 0
+	e.evalBytes = 0
 	e.loadedBytes = 0
 	e.mu.Unlock()
 	e.gen.Add(1)
@@ -248,6 +259,7 @@ func (e *Engine) lookupOrCompile(body []byte, load bool) (*entry, error) {
 		if e.scripts[sha] == ent {
 			e.evalLRU.remove(ent)
 			e.evalCount--
+			e.evalBytes -= ent.size
 		}
 		ent.loaded = true
 		e.loadedBytes += ent.size
@@ -255,15 +267,17 @@ func (e *Engine) lookupOrCompile(body []byte, load bool) (*entry, error) {
 		return ent, nil
 	}
 	if e.scripts[sha] == nil {
-		for e.evalCount >= e.cfg.MaxEvalScripts {
+		for e.evalCount > 0 && (e.evalCount >= e.cfg.MaxEvalScripts || e.evalBytes+ent.size > e.cfg.MaxEvalBytes) {
 			old := e.evalLRU.back()
 			e.evalLRU.remove(old)
 			delete(e.scripts, old.sha)
 			e.evalCount--
+			e.evalBytes -= old.size
 		}
 		e.scripts[sha] = ent
 		e.evalLRU.pushFront(ent)
 		e.evalCount++
+		e.evalBytes += ent.size
 	}
 	return ent, nil
 }

@@ -100,3 +100,31 @@ func TestStackOverflowIsAScriptError(t *testing.T) {
 		t.Fatalf("next script: %q", got)
 	}
 }
+
+// TestEvalCacheBoundedByBytes: scripts cached because EVAL ran them are
+// evicted by total source size too, not only by count (a compiled script
+// takes about ten times its source).
+func TestEvalCacheBoundedByBytes(t *testing.T) {
+	t.Parallel()
+	e := New(Config{MaxEvalBytes: 1000})
+	h := newFakeHost()
+	for i := range 10 {
+		body := fmt.Sprintf("return %d --%s", i, strings.Repeat("x", 290))
+		if got := evalT(t, e, h, body, nil, nil); got != fmt.Sprintf(":%d\r\n", i) {
+			t.Fatalf("script %d: %q", i, got)
+		}
+	}
+	if n := e.Len(); n > 3 {
+		t.Fatalf("%d scripts of 300 bytes cached under a 1000-byte bound", n)
+	}
+	// SCRIPT LOAD'ed scripts are not evicted by it.
+	for i := range 5 {
+		if _, err := e.Load([]byte(fmt.Sprintf("return %d --%s", 100+i, strings.Repeat("x", 290)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evalT(t, e, h, "return 1", nil, nil)
+	if n := e.Len(); n < 6 {
+		t.Fatalf("loaded scripts evicted: %d cached", n)
+	}
+}
