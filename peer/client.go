@@ -134,6 +134,15 @@ func (c *Client) Forward(now int64, resp, hops int, user string, args [][]byte, 
 	c.mu.Unlock()
 }
 
+// ForwardUnreachable queues RL.FWDU for args (see AppendUnreachable): the
+// slot's holder did not answer; the peer is its first replica.
+func (c *Client) ForwardUnreachable(now int64, resp, hops int, user string, args [][]byte, w Waiter) {
+	c.mu.Lock()
+	c.out = AppendUnreachable(c.out, now, resp, hops, user, args)
+	c.queued = append(c.queued, call{w: w})
+	c.mu.Unlock()
+}
+
 // ForwardTx queues a transaction as RL.FWD MULTI, each command, RL.FWD
 // EXEC, appended together so that no other command comes between them on
 // the connection; w gets EXEC's reply (the others are +OK and +QUEUED,

@@ -63,6 +63,10 @@ func TestAppendForward(t *testing.T) {
 	if n, err := FrameLen(got); n != len(got) || err != nil {
 		t.Fatal("not one frame")
 	}
+	got = AppendUnreachable(nil, 5, 2, 2, "default", [][]byte{[]byte("GET"), []byte("k")})
+	if want := "*7\r\n$7\r\nRL.FWDU\r\n$1\r\n5\r\n$1\r\n2\r\n$1\r\n2\r\n$7\r\ndefault\r\n$3\r\nGET\r\n$1\r\nk\r\n"; string(got) != want {
+		t.Fatalf("got %q", got)
+	}
 	buf := make([]byte, 0, 256)
 	args := [][]byte{[]byte("GET"), []byte("key")}
 	if a := testing.AllocsPerRun(100, func() { buf = AppendForward(buf[:0], 1, 2, 0, "default", args) }); a != 0 {

@@ -18,6 +18,11 @@ const (
 	// ForwardCommand runs a forwarded command as the user who sent it:
 	// RL.FWD <instant ns> <resp 2|3> <hops> <user> <command> [args...].
 	ForwardCommand = "rl.fwd"
+	// UnreachableCommand is RL.FWD for a command whose slot's holder did
+	// not answer the first node: the receiver (the slot's first replica)
+	// serves it if it holds the slot by now, and otherwise answers by the
+	// unreachable-owner policy from its replica's copy. Same arguments.
+	UnreachableCommand = "rl.fwdu"
 )
 
 // MaxHops bounds how many times one command may be forwarded; past it the
@@ -50,8 +55,17 @@ func AppendCommand(b []byte, args ...[]byte) []byte {
 // connection is authenticated (RL.PEER), so the owner can trust the name.
 // It does not allocate beyond growing b.
 func AppendForward(b []byte, now int64, resp, hops int, user string, args [][]byte) []byte {
+	return appendForward(b, "$6\r\nRL.FWD\r\n", now, resp, hops, user, args)
+}
+
+// AppendUnreachable is AppendForward with UnreachableCommand.
+func AppendUnreachable(b []byte, now int64, resp, hops int, user string, args [][]byte) []byte {
+	return appendForward(b, "$7\r\nRL.FWDU\r\n", now, resp, hops, user, args)
+}
+
+func appendForward(b []byte, name string, now int64, resp, hops int, user string, args [][]byte) []byte {
 	b = appendHeader(b, '*', len(args)+5)
-	b = append(b, "$6\r\nRL.FWD\r\n"...)
+	b = append(b, name...)
 	var num [20]byte
 	b = appendBulk(b, strconv.AppendInt(num[:0], now, 10))
 	b = append(b, '$', '1', '\r', '\n', byte('0'+resp%10), '\r', '\n')

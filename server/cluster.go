@@ -62,6 +62,10 @@ type ClusterConfig struct {
 	// Replicator, when set, spreads replicated state (the rules) over
 	// this node's gossip.
 	Replicator *shard.Replicator
+	// Replicas is how many nodes after each slot's owner keep a copy of
+	// its state, streamed asynchronously (see replica.go); 0 keeps none,
+	// and a dead owner's keys restart empty on their new owner.
+	Replicas int
 }
 
 func (cc *ClusterConfig) validate() error {
@@ -74,6 +78,8 @@ func (cc *ClusterConfig) validate() error {
 		return fmt.Errorf("owner-unreachable must be local, allow or deny, not %q", cc.Unreachable)
 	case cc.ForwardTimeout < 0:
 		return errors.New("forward-timeout must not be negative")
+	case cc.Replicas < 0 || cc.Replicas > 8:
+		return fmt.Errorf("replicas must be between 0 and 8, not %d", cc.Replicas)
 	}
 	return nil
 }
@@ -118,9 +124,15 @@ type cluster struct {
 	leaveDone  chan struct{} // closed when nothing is held any more
 
 	// sink, when set, sees every local write (see ChangeSink); store is
-	// the node's store, for it.
+	// the node's store, for it. repl is the replication (replica.go),
+	// the sink when replicas are on.
 	sink  ChangeSink
 	store *engine.Store
+	repl  *replicator
+	// seeded are the temporary buckets (in local) that started from this
+	// node's replica copy: they merge into the promoted state as
+	// overlapping, not as extra counts. Under mu.
+	seeded map[string]struct{}
 
 	st      clusterStats
 	obs     clusterObs   // forwarding latency and errors by reason (cluster_obs.go)
@@ -143,7 +155,8 @@ type clusterStats struct {
 	unreachLocal, unreachAllow, unreachDeny, unreachError            atomic.Int64
 	localMerged, localDropped                                        atomic.Int64
 	parked, handoffSlots, handoffKeys, handoffBytes, handoffFailures atomic.Int64
-	reforwarded                                                      atomic.Int64
+	reforwarded, toReplica                                           atomic.Int64
+	unreachLast                                                      atomic.Int64 // Unix ms of the last policy decision
 	importedSlots, importedKeys                                      atomic.Int64
 }
 
@@ -213,7 +226,12 @@ func (s *Server) startCluster() error {
 			s.log.Info("cluster: joined", "seeds", n)
 		}
 	}
-	cl.auth = shard.NewAuthority(id, 0)
+	cl.auth = shard.NewAuthority(id, cc.Replicas)
+	cl.seeded = map[string]struct{}{}
+	if cc.Replicas > 0 {
+		cl.repl = newReplicator(s, cl)
+		cl.sink = cl.repl
+	}
 	s.cl = cl
 	cl.rebuild(s)
 	cl.wg.Add(1)
@@ -222,23 +240,22 @@ func (s *Server) startCluster() error {
 	return nil
 }
 
-// ChangeSink receives every key a write command changed on this node,
-// called while the key's engine shard is still locked, so that it can read
-// the key's new state (Shard.Get) in the order the changes happened. It
-// must not block. This is where issue 10's replication stream attaches:
-// encode the entry (persistence.AppendEntry) into a per-replica batch and
-// let a sender goroutine ship it over the peer connections. Nil (today)
+// ChangeSink receives every key a write command changed on this node
+// (at the command's instant nowMs), called while the key's engine shard
+// is still locked, so that it can read the key's new state (Shard.Get) in
+// the order the changes happened. It must not block. The replication
+// stream (replica.go) is the one implementation; nil (--replicas 0)
 // costs one comparison per write.
 type ChangeSink interface {
-	KeyChanged(slot uint16, key []byte, h uint64, sh *engine.Shard)
+	KeyChanged(slot uint16, key []byte, h uint64, sh *engine.Shard, nowMs int64)
 }
 
 // keysChanged reports a write's keys to the sink.
-func (cl *cluster) keysChanged(cmd *command, args [][]byte) {
+func (cl *cluster) keysChanged(cmd *command, args [][]byte, now int64) {
 	first, last, step := cmd.keyRange(args)
 	for i := first; first > 0 && i <= last; i += step {
 		h := engine.Hash(args[i])
-		cl.sink.KeyChanged(shard.Slot(args[i]), args[i], h, cl.store.ShardOf(h))
+		cl.sink.KeyChanged(shard.Slot(args[i]), args[i], h, cl.store.ShardOf(h), now/1e6)
 	}
 }
 
@@ -265,6 +282,9 @@ func (cl *cluster) loop(s *Server) {
 			return
 		case <-cl.gossip.Changes():
 		case <-tick.C:
+			if cl.repl != nil {
+				cl.repl.sweep(s.cfg.SweepBudget)
+			}
 		case <-leaveReq:
 			leaveReq, leaving = nil, true
 			cl.self.Leaving = true
@@ -327,6 +347,15 @@ func (cl *cluster) rebuild(s *Server) {
 	cl.authMu.Lock()
 	prev := cl.router.Load()
 	t := cl.auth.Rebuild(cl.gossip.Members())
+	if claims := cl.auth.TakeClaims(); len(claims) > 0 {
+		// The slots' holder died: serve them from this node's copy (a
+		// replica's), moved into the store before the table that serves
+		// them is published.
+		if cl.repl != nil {
+			cl.repl.promote(claims)
+		}
+		s.log.Warn("cluster: took over the slots of a member that died", "slots", len(claims), "replicas", cl.cfg.Replicas)
+	}
 	cl.router.Store(t)
 	logMemberChanges(s.log, prev, t)
 	cl.claimed.Store(cl.auth.Claimed())
@@ -340,13 +369,19 @@ func (cl *cluster) rebuild(s *Server) {
 		}
 	}
 	cl.settleLocal(s, t)
+	if cl.repl != nil {
+		cl.repl.tableChanged(t)
+	}
 }
 
-// stop ends the loop, gossip and the peers.
+// stop ends the loop, gossip, replication and the peers.
 func (cl *cluster) stop() {
 	close(cl.done)
 	cl.wg.Wait()
 	cl.gossip.Close()
+	if cl.repl != nil {
+		cl.repl.stop()
+	}
 	cl.peersMu.Lock()
 	for _, p := range cl.peers {
 		p.Close()
@@ -605,6 +640,11 @@ type fwdReply struct {
 	// wherever the command runs, it runs as that user (a script's
 	// redis.call is checked against it); nil in tests means the default.
 	user *acl.Handle
+	// viaReplica: sent to the slot's replica after the holder did not
+	// answer (toReplica); a second failure answers by policy here.
+	viaReplica bool
+	// failed is the last node that did not answer it.
+	failed string
 }
 
 // userName is the name RL.FWD carries for f's user.
@@ -625,12 +665,21 @@ func (f *fwdReply) runAs(pc *Client, fn func()) {
 	fn()
 }
 
+// errHolderUnreachable: a peer redirected a command to the node that had
+// just failed it.
+var errHolderUnreachable = errors.New("cluster: redirected to the node that did not answer")
+
 // Reply implements peer.Waiter. An RLMOVED reply (the slot moved on while
 // the command travelled) sends the command on from here, up to MaxHops.
 func (f *fwdReply) Reply(frame []byte, err error) {
 	if err == nil {
 		if addr, ok := movedTo(frame); ok {
-			if f.hops < peer.MaxHops {
+			switch {
+			case addr == f.failed:
+				// The peer sends it back to the node that just failed
+				// it (their tables differ while a death spreads).
+				f.addr, err = addr, errHolderUnreachable
+			case f.hops < peer.MaxHops:
 				f.hops++
 				f.addr = addr
 				f.s.cl.st.reforwarded.Add(1)
@@ -642,13 +691,20 @@ func (f *fwdReply) Reply(frame []byte, err error) {
 				}
 				p.Flush()
 				return
+			default:
+				f.s.cl.st.tryAgain.Add(1)
+				f.s.cl.obs.redirectLoop()
+				frame = appendError(nil, errTryAgain)
 			}
-			f.s.cl.st.tryAgain.Add(1)
-			f.s.cl.obs.redirectLoop()
-			frame = appendError(nil, errTryAgain)
 		}
 	}
-	if err != nil && !errors.Is(err, peer.ErrTimeout) && f.hops < peer.MaxHops && f.retry() {
+	if err != nil {
+		f.failed = f.addr
+	}
+	if err != nil && !errors.Is(err, peer.ErrTimeout) && err != errHolderUnreachable && f.hops < peer.MaxHops && f.retry() {
+		return
+	}
+	if err != nil && f.toReplica() {
 		return
 	}
 	if err != nil {
@@ -664,6 +720,41 @@ func (f *fwdReply) Reply(frame []byte, err error) {
 		return
 	}
 	f.c.complete(f, frame)
+}
+
+// toReplica sends a limiter command whose holder did not answer to the
+// slot's first replica other than that holder (RL.FWDU), under the local
+// policy: the replica decides from its copy of the key's state, and all
+// nodes' decisions for the key meet there, so the replica's promotion
+// keeps them. It reports false when this node is that replica (it
+// decides itself, seeded from its copy) or there is none.
+func (f *fwdReply) toReplica() bool {
+	cl := f.s.cl
+	if cl.repl == nil || cl.cfg.Unreachable != UnreachableLocal || f.tx != nil || f.onto != nil || f.viaReplica || f.hops >= peer.MaxHops {
+		return false
+	}
+	if cmd := f.s.lookup(f.args[0]); cmd == nil || cmd.group != "limiter" {
+		return false
+	}
+	t := cl.router.Load()
+	for _, i := range t.Nodes(f.slot) {
+		m := t.Member(int(i))
+		if m.Addr == f.addr {
+			continue
+		}
+		if int(i) == t.Self() {
+			return false
+		}
+		f.viaReplica = true
+		f.hops++
+		f.addr = m.Addr
+		cl.st.toReplica.Add(1)
+		p := cl.peerFor(m.Addr)
+		p.ForwardUnreachable(f.now, f.resp, f.hops, f.userName(), f.args, f)
+		p.Flush()
+		return true
+	}
+	return false
 }
 
 // retry sends a command whose connection failed (not timed out: the node
@@ -708,6 +799,7 @@ func (f *fwdReply) retry() bool {
 // and counts the decision. Non-limiter commands get TRYAGAIN under every
 // policy: only limits have a safe local answer.
 func (cl *cluster) unreachable(s *Server, slot uint16, resp int, now int64, args [][]byte) []byte {
+	cl.st.unreachLast.Store(time.Now().UnixMilli())
 	cmd := s.lookup(args[0])
 	if cmd == nil || cmd.group != "limiter" {
 		cl.st.unreachError.Add(1)
@@ -719,6 +811,25 @@ func (cl *cluster) unreachable(s *Server, slot uint16, resp int, now int64, args
 	if cl.cfg.Unreachable == UnreachableLocal {
 		srv = cl.local
 		cl.st.unreachLocal.Add(1)
+		if cl.repl != nil {
+			// A replica's bucket starts from its copy of the key, so the
+			// key keeps its count while its holder is unreachable.
+			first, last, step := cmd.keyRange(args)
+			for i := first; first > 0 && i <= last; i += step {
+				k := args[i]
+				if _, ok := cl.seeded[string(k)]; ok {
+					continue
+				}
+				h := engine.Hash(k)
+				lsh := srv.store.ShardOf(h)
+				lsh.Lock()
+				exists := lsh.Exists(h, k, now/1e6)
+				lsh.Unlock()
+				if !exists && cl.repl.seed(srv.store, k, now/1e6) {
+					cl.seeded[string(k)] = struct{}{}
+				}
+			}
+		}
 	}
 	c := &cl.pseudo
 	c.out, c.resp, c.st = c.out[:0], resp, srv.statShards[0]
@@ -853,10 +964,12 @@ func (cl *cluster) settleLocal(s *Server, t *shard.Table) {
 	var merge []kv
 	var drop [][]byte
 	st := cl.local.store
+	live := 0
 	for i := 0; i < st.NumShards(); i++ {
 		sh := st.Shard(i)
 		sh.Lock()
 		for k, e := range sh.Keys(nowMs) {
+			live++
 			slot := shard.Slot(k)
 			switch {
 			case t.Local(slot):
@@ -874,10 +987,31 @@ func (cl *cluster) settleLocal(s *Server, t *shard.Table) {
 		sh := s.store.ShardOf(h)
 		sh.Lock()
 		cur, _ := sh.Get(h, m.key, nowMs)
-		sh.Restore(h, m.key, engine.MergeDisjoint(cur, m.e, nowNs), nowMs)
+		if _, ok := cl.seeded[string(m.key)]; ok {
+			// Started from this node's copy, which the promoted state
+			// also started from: the two overlap.
+			sh.Restore(h, m.key, engine.MergeOverlap(cur, m.e), nowMs)
+		} else {
+			sh.Restore(h, m.key, engine.MergeDisjoint(cur, m.e, nowNs), nowMs)
+		}
+		if cl.sink != nil {
+			cl.sink.KeyChanged(shard.Slot(m.key), m.key, h, sh, nowMs)
+		}
 		sh.Unlock()
 		drop = append(drop, m.key)
 		cl.st.localMerged.Add(1)
+	}
+	if len(cl.seeded) > live {
+		// Buckets that expired: forget that they were seeded.
+		for k := range cl.seeded {
+			h := engine.Hash([]byte(k))
+			sh := st.ShardOf(h)
+			sh.Lock()
+			if !sh.Exists(h, []byte(k), nowMs) {
+				delete(cl.seeded, k)
+			}
+			sh.Unlock()
+		}
 	}
 	for _, k := range drop {
 		h := engine.Hash(k)
@@ -885,6 +1019,7 @@ func (cl *cluster) settleLocal(s *Server, t *shard.Table) {
 		sh.Lock()
 		sh.Delete(h, k, nowMs)
 		sh.Unlock()
+		delete(cl.seeded, string(k))
 	}
 	cl.st.localDropped.Add(int64(len(drop) - len(merge)))
 }
@@ -951,6 +1086,42 @@ func cmdForward(s *Server, c *Client, args [][]byte, now int64) {
 // errFwdNoUser answers a forwarded command whose user this node does not
 // have (the nodes' ACLs differ): it runs as nobody rather than as anyone.
 const errFwdNoUser = "NOPERM the user who sent this command does not exist on the node serving its slot"
+
+// cmdForwardUnreachable is RL.FWDU <instant> <resp> <hops> <user> <command...>:
+// a peer could not reach the holder of the command's slot and sends it to
+// this node, the slot's first replica. It runs here if this node holds
+// the slot by now (it took over); otherwise it is answered by the
+// unreachable-owner policy, from this node's copy of the key.
+func cmdForwardUnreachable(s *Server, c *Client, args [][]byte, now int64) {
+	if !c.peer || s.cl == nil {
+		c.out = appendError(c.out, unknownCommand(args))
+		return
+	}
+	at, ok1 := parseInt64(args[1])
+	resp, ok2 := parseInt64(args[2])
+	hops, ok3 := parseInt64(args[3])
+	cmd := s.lookup(args[5])
+	if !ok1 || !ok2 || !ok3 || (resp != 2 && resp != 3) || hops < 0 || hops > peer.MaxHops {
+		c.out = appendError(c.out, "ERR malformed forwarded command")
+		return
+	}
+	first := 0
+	if cmd != nil {
+		first, _, _ = cmd.keyRange(args[5:])
+	}
+	if cmd == nil || cmd.group != "limiter" || first == 0 ||
+		(cmd.arity > 0 && len(args)-5 != cmd.arity) || (cmd.arity < 0 && len(args)-5 < -cmd.arity) {
+		cmdForward(s, c, args, now) // answers as the command itself would
+		return
+	}
+	s.cl.lastPeerCmd.Store(now)
+	slot := shard.Slot(args[5+first])
+	if s.cl.router.Load().Local(slot) {
+		cmdForward(s, c, args, now)
+		return
+	}
+	c.out = append(c.out, s.cl.unreachable(s, slot, int(resp), at, args[5:])...)
+}
 
 // sameTxSlot checks that a command queued in MULTI has its keys in the
 // transaction's slot (the first keyed command sets it), as Redis Cluster

@@ -200,7 +200,7 @@ func (cl *cluster) info(s *Server) []string {
 	if cl.cfg.Replicator != nil {
 		rs = cl.cfg.Replicator.Stats()
 	}
-	return []string{
+	out := []string{
 		"cluster_enabled", "1",
 		"cluster_node_id", cl.id,
 		"cluster_node_name", cl.self.Name,
@@ -241,7 +241,14 @@ func (cl *cluster) info(s *Server) []string {
 		"cluster_rules_states_same", n(rs.StatesSkipped),
 		"cluster_rules_dropped", n(rs.Dropped),
 		"cluster_rules_repairs", n(rs.Repairs),
+		"cluster_unreachable_last_ms", n(st.unreachLast.Load()),
+		"cluster_unreachable_to_replica", n(st.toReplica.Load()),
+		"cluster_replicas", n(int64(cl.cfg.Replicas)),
 	}
+	if cl.repl != nil {
+		out = append(out, cl.repl.info()...)
+	}
+	return out
 }
 
 func boolInt(b bool) int64 {

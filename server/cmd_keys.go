@@ -296,6 +296,9 @@ func cmdFlush(s *Server, c *Client, args [][]byte, now int64) {
 		return
 	}
 	s.eachShard(c, func(_ int, sh *engine.Shard) { sh.Clear() })
+	if s.cl != nil && s.cl.repl != nil {
+		s.cl.repl.flushed() // replicas get full (empty) copies
+	}
 	c.inval.all = true // sent once no shard is held
 	c.out = redcon.AppendOK(c.out)
 }

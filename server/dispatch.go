@@ -297,7 +297,7 @@ func (s *Server) call(c *Client, cmd *command, args [][]byte, now int64) {
 		s.saver.Changed()
 	}
 	if s.cl != nil && s.cl.sink != nil && cmd.flags&flagWrite != 0 {
-		s.cl.keysChanged(cmd, args) // the key shards are still held
+		s.cl.keysChanged(cmd, args, now) // the key shards are still held
 	}
 	first, last, step := cmd.keyRange(args)
 	if track && cmd.flags&flagReadOnly != 0 {

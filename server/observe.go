@@ -127,6 +127,10 @@ func (src clusterSource) ClusterStats() metrics.ClusterStats {
 		Self: cl.id,
 	}
 	cl.obs.fill(&out)
+	if cl.repl != nil {
+		out.ReplicationKeysSent = uint64(cl.repl.st.keysSent.Load())
+		out.ReplicationLag = cl.repl.lagNow()
+	}
 	// The slot map: which member holds each slot, as ranges.
 	slots := make([]int, len(t.Members()))
 	var ranges []metrics.SlotRange

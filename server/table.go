@@ -138,6 +138,9 @@ func commandTable() map[string]*command {
 		{name: "rl.import", arity: 3, flags: flagNoAuth | flagNoMulti | flagNoScript, group: "internal", summary: "A slot handoff step from a cluster peer", run: cmdImport},
 		{name: "rl.counters", arity: -5, flags: flagWrite | flagDenyOOM | flagNoMulti | flagNoScript, group: "internal", summary: "Run rule counters for a cluster peer's check", run: cmdRuleCounters},
 		{name: "rl.fwd", arity: -6, flags: flagNoAuth | flagTxControl | flagNoScript, group: "internal", summary: "A command forwarded by a cluster peer", run: cmdForward},
+		{name: "rl.fwdu", arity: -6, flags: flagNoAuth | flagNoMulti | flagNoScript, group: "internal", summary: "A limiter command whose slot's holder did not answer a cluster peer", run: cmdForwardUnreachable},
+		{name: "rl.repl", arity: 3, flags: flagNoAuth | flagNoMulti | flagNoScript, group: "internal", summary: "Replicated changes from the cluster peer holding their slots", run: cmdRepl},
+		{name: "rl.sync", arity: 4, flags: flagNoAuth | flagNoMulti | flagNoScript, group: "internal", summary: "A replica asks a cluster peer for full copies of slots", run: cmdSync},
 	}
 	m := make(map[string]*command, len(cmds))
 	for i, c := range cmds {

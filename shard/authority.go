@@ -21,6 +21,7 @@ type Authority struct {
 	source   map[uint16]string // owned, not yet held: who holds them
 	gave     map[uint16]string // handed to a member that did not own them (yet)
 	claimed  int64             // slots taken without a handoff (their holder was gone)
+	claims   []uint16          // those slots, since the last TakeClaims
 }
 
 // Transfer is a group of slots to hand to one member.
@@ -49,8 +50,21 @@ func (a *Authority) Table() *Table { return a.cur }
 func (a *Authority) Holds(slot uint16) bool { return a.held.has(slot) }
 
 // Claimed returns how many slots this node took without a handoff because
-// the member holding them had gone (their state was lost).
+// the member holding them had gone (died). Their state is what this node
+// has of them: a replica's copy (see TakeClaims), or nothing.
 func (a *Authority) Claimed() int64 { return a.claimed }
+
+// TakeClaims returns the slots this node took without a handoff since the
+// last call (ascending within each Rebuild), and forgets them. The caller
+// promotes its replica copies of them into its store before it publishes
+// the table that serves them: with replicas, the new owner of a dead
+// owner's slot is its first live replica (the next node of the slot's
+// rendezvous order), so the state it serves is the one it was streamed.
+func (a *Authority) TakeClaims() []uint16 {
+	c := a.claims
+	a.claims = nil
+	return c
+}
 
 // Settled reports whether this node holds every slot it owns.
 func (a *Authority) Settled() bool { return len(a.source) == 0 && a.cur != nil }
@@ -65,7 +79,8 @@ func (a *Authority) Settled() bool { return len(a.source) == 0 && a.cur != nil }
 //     settled members. With no settled member at all the cluster is new
 //     and the owner claims the slot at once; a source that is gone (dead
 //     or left without handing off) makes the owner claim it too, counted
-//     in Claimed;
+//     in Claimed and listed by TakeClaims (the owner is then the slot's
+//     first live replica, which promotes its copy);
 //   - every other slot routes to its owner, which forwards to its source
 //     while it imports; except a slot this node handed to a member that
 //     does not own it (ownership changed during the transfer): that one
@@ -127,7 +142,10 @@ func (a *Authority) Rebuild(members []Member) *Table {
 				continue
 			}
 			if src != "" && src != a.self {
-				a.claimed++ // its holder is gone: the state is lost
+				// Its holder is gone: the state is what this node has
+				// of it (a replica's copy, promoted by the caller).
+				a.claimed++
+				a.claims = append(a.claims, s)
 			}
 			delete(a.source, s)
 			a.held.add(s)

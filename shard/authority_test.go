@@ -15,6 +15,7 @@ type sim struct {
 	live    []string
 	leaving map[string]bool
 	moved   int
+	replica int // replicas per slot for new nodes
 }
 
 func newSim(t *testing.T) *sim {
@@ -41,7 +42,7 @@ func (s *sim) rebuildAll() { s.rebuild(s.live...) }
 // start adds a node: it starts, joins and builds its first table from the
 // members it sees (itself unsettled), then everyone rebuilds.
 func (s *sim) start(id string) {
-	s.nodes[id] = NewAuthority(id, 0)
+	s.nodes[id] = NewAuthority(id, s.replica)
 	s.live = append(s.live, id)
 	s.rebuild(id)
 	s.rebuildAll()
@@ -210,6 +211,51 @@ func TestDeathClaimsTheDeadNodesSlots(t *testing.T) {
 	}
 	if claimed != int64(dead) {
 		t.Fatalf("claimed %d slots, the dead node held %d", claimed, dead)
+	}
+	s.settledOnOwners()
+}
+
+// Issue 10's failover: with one replica per slot, every slot of a node
+// that dies is claimed by the node that was its first replica (the next
+// in its rendezvous order), which lists it in TakeClaims exactly once; no
+// other node claims anything.
+func TestDeathHandsSlotsToTheFirstReplica(t *testing.T) {
+	s := newSim(t)
+	s.replica = 1
+	n := ids(4)
+	for _, id := range n {
+		s.start(id)
+		s.settle()
+	}
+	for _, id := range n {
+		s.nodes[id].TakeClaims()
+	}
+	before := s.nodes[n[0]].Table()
+	victim := before.Index(n[2])
+	s.remove(n[2])
+	want := map[string][]uint16{}
+	for sl := range uint16(NumSlots) {
+		if nodes := before.Nodes(sl); int(nodes[0]) == victim {
+			if len(nodes) != 2 {
+				t.Fatalf("slot %d has %d nodes, want 2", sl, len(nodes))
+			}
+			id := before.Member(int(nodes[1])).ID
+			want[id] = append(want[id], sl)
+		}
+	}
+	total := 0
+	for _, id := range s.live {
+		got := s.nodes[id].TakeClaims()
+		if !slices.Equal(got, want[id]) {
+			t.Fatalf("%s claimed %d slots, want the %d it was first replica of", id[:4], len(got), len(want[id]))
+		}
+		if again := s.nodes[id].TakeClaims(); len(again) != 0 {
+			t.Fatal("TakeClaims did not forget")
+		}
+		total += len(got)
+	}
+	if total == 0 {
+		t.Fatal("the dead node owned nothing")
 	}
 	s.settledOnOwners()
 }

@@ -130,3 +130,47 @@ func TestMetaRoundTrip(t *testing.T) {
 		decodeMeta(b[:i]) // never panics on a truncated record
 	}
 }
+
+// A member declared dead is asked back: b crashes (closes without
+// leaving), a declares it dead, and b comes back on the same address
+// without joining anyone, as the isolated side of a healed partition
+// would be. a's reconnection brings it in. Also: a member that comes back
+// with its ID on another port takes its name back once its old self is
+// dead.
+func TestGossipAsksDeadMembersBack(t *testing.T) {
+	key := make([]byte, 16)
+	a, _ := startGossip(t, key, "1")
+	self := Member{ID: NewID(), Name: "2", Addr: "127.0.0.1:12"}
+	newB := func(port int) *Gossip {
+		g, err := NewGossip(GossipConfig{Self: self, BindAddr: "127.0.0.1", BindPort: port, Key: key, Timing: FastTiming()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { g.Close() })
+		return g
+	}
+	b := newB(0)
+	port := b.Port()
+	if n, err := b.Join([]string{fmt.Sprintf("127.0.0.1:%d", a.Port())}); n != 1 || err != nil {
+		t.Fatalf("join: %d %v", n, err)
+	}
+	waitFor(t, a, "b", func() bool { return len(a.Members()) == 2 })
+	b.Close()
+	waitFor(t, a, "b dead", func() bool { return len(a.Members()) == 1 })
+	b = newB(port) // no Join: only a's reconnection can bring it in
+	t0 := time.Now()
+	waitFor(t, a, "b back", func() bool { return len(a.Members()) == 2 })
+	t.Log("back after", time.Since(t0))
+	waitFor(t, b, "b sees a", func() bool { return len(b.Members()) == 2 })
+
+	// Another port, joining a itself.
+	b.Close()
+	waitFor(t, a, "b dead again", func() bool { return len(a.Members()) == 1 })
+	b = newB(0)
+	if n, err := b.Join([]string{fmt.Sprintf("127.0.0.1:%d", a.Port())}); n != 1 || err != nil {
+		t.Fatalf("rejoin: %d %v", n, err)
+	}
+	t0 = time.Now()
+	waitFor(t, a, "b back on another port", func() bool { return len(a.Members()) == 2 })
+	t.Log("back on another port after", time.Since(t0))
+}

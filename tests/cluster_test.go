@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,9 +22,10 @@ import (
 )
 
 // Cluster tests run real nodes on 127.0.0.1 with a fixed test key, and
-// memberlist's LAN failure detection unless a test asks for the fast one:
-// under the whole suite with -race on two cores, fast detection declares
-// busy nodes dead, which is not what the load tests test.
+// memberlist's LAN failure detection unless a test asks for another
+// profile (the failover tests use the default, fast one): under the whole
+// suite with -race on two cores, fast detection can declare busy nodes
+// dead, which is not what the load tests test.
 
 // Each test's cluster has a key of its own: a port a node of one test
 // leaves is soon reused by another test's node, which the first test's
@@ -49,6 +51,9 @@ var gossipRE = regexp.MustCompile(` gossip=(\d+)`)
 func startNode(t *testing.T, join string, extra ...string) *node {
 	t.Helper()
 	args := []string{"--cluster-port", "0", "--cluster-key", clusterKey(t)}
+	if !slices.Contains(extra, "--gossip-profile") {
+		args = append(args, "--gossip-profile", "lan")
+	}
 	if join != "" {
 		args = append(args, "--join", join)
 	}
@@ -655,7 +660,9 @@ func TestClusterUnreachableOwner(t *testing.T) {
 	for _, policy := range []string{"local", "allow", "deny"} {
 		t.Run(policy, func(t *testing.T) {
 			t.Parallel()
-			nodes := startNodes(t, 3, "--owner-unreachable", policy, "--forward-timeout", "100ms", "--gossip-profile", "fast")
+			// Without replicas: a fresh temporary bucket (the replica case is
+			// TestUnreachableOwnerUsesTheReplicaCopy).
+			nodes := startNodes(t, 3, "--owner-unreachable", policy, "--forward-timeout", "100ms", "--gossip-profile", "fast", "--replicas", "0")
 			defer func() {
 				if t.Failed() {
 					dumpCluster(t, nodes)

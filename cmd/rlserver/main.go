@@ -97,7 +97,8 @@ func run(argv []string, stderr io.Writer) error {
 	redirect := fs.Bool("cluster-redirect", false, "answer -MOVED for keys served elsewhere instead of forwarding (cluster-aware clients only)")
 	unreachable := fs.String("owner-unreachable", server.UnreachableLocal, "when a key's node does not answer: local (temporary local bucket), allow (fail open) or deny (fail closed); every decision is counted in INFO cluster")
 	forwardTimeout := fs.Duration("forward-timeout", 200*time.Millisecond, "longest wait for a forwarded command's reply")
-	gossipProfile := fs.String("gossip-profile", "lan", "failure detection: lan (memberlist's LAN defaults, ~5 s to declare a node dead) or fast (~1 s; loopback and quiet LANs)")
+	gossipProfile := fs.String("gossip-profile", "fast", "failure detection: fast (a dead node is declared dead in ~1.3 s; a node stalled for ~1 s is falsely declared dead and rejoins) or lan (memberlist's LAN defaults, ~5 s; for shared or overcommitted CPUs)")
+	replicas := fs.Int("replicas", 1, "nodes after each slot's owner that keep a streamed copy of its keys and take over when it dies (0: none, a dead node's keys restart empty)")
 	if err := applyEnv(fs); err != nil {
 		return err
 	}
@@ -155,7 +156,7 @@ func run(argv []string, stderr io.Writer) error {
 	}
 	if *clusterPort >= 0 {
 		cc := &server.ClusterConfig{NodeName: *nodeName, Port: *clusterPort, AdvertiseAddr: *advertise,
-			Redirect: *redirect, Unreachable: *unreachable, ForwardTimeout: *forwardTimeout}
+			Redirect: *redirect, Unreachable: *unreachable, ForwardTimeout: *forwardTimeout, Replicas: *replicas}
 		if *join != "" {
 			for _, j := range strings.Split(*join, ",") {
 				if j = strings.TrimSpace(j); j != "" {
@@ -189,6 +190,9 @@ func run(argv []string, stderr io.Writer) error {
 		cfg.Cluster = cc
 	} else if *join != "" || *clusterKey != "" || *redirect {
 		return errors.New("--join, --cluster-key and --cluster-redirect need --cluster-port")
+	}
+	if *replicas < 0 || *replicas > 8 {
+		return fmt.Errorf("--replicas: want 0 to 8, got %d", *replicas)
 	}
 	log, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
