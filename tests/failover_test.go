@@ -406,12 +406,21 @@ func crashUnderLoad(t *testing.T, replicas int, nIdle, nBusy int) killResult {
 	return res
 }
 
+// failoverKeys is n, or FAILOVER_KEYS when set (bench/failover.sh runs
+// the crash tests on 10,000 keys of each kind).
+func failoverKeys(n int) int {
+	if v, err := strconv.Atoi(os.Getenv("FAILOVER_KEYS")); err == nil && v > 0 {
+		return v
+	}
+	return n
+}
+
 // 3 nodes, --replicas 1, kill -9 under load: failover within seconds, no
 // client errors, the dead node's idle keys all survive and its busy keys
 // lose at most the calls of the replication lag; rejoin resets nothing.
 func TestFailoverKillReplicas1(t *testing.T) {
 	t.Parallel()
-	res := crashUnderLoad(t, 1, 1000, 1000)
+	res := crashUnderLoad(t, 1, failoverKeys(1000), failoverKeys(1000))
 	if res.idleReset != 0 {
 		t.Fatalf("%d of the dead node's %d idle keys were reset", res.idleReset, res.victimIdle)
 	}
@@ -427,7 +436,7 @@ func TestFailoverKillReplicas1(t *testing.T) {
 // restart empty: its idle keys are reset, as documented.
 func TestFailoverKillReplicas0(t *testing.T) {
 	t.Parallel()
-	res := crashUnderLoad(t, 0, 300, 1000)
+	res := crashUnderLoad(t, 0, failoverKeys(300), failoverKeys(1000))
 	if res.idleReset != res.victimIdle {
 		t.Fatalf("without replicas %d of %d idle keys survived?", res.victimIdle-res.idleReset, res.victimIdle)
 	}
