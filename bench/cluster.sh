@@ -20,6 +20,7 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-2}
 N=${N:-200000}
 CLIENTS=${CLIENTS:-50}
+REPLICAS=${REPLICAS:-0} # the figures in the README predate replicas; bench/replicas.sh measures them
 out=bench/out
 mkdir -p "$out"
 go build -o "$out/rlserver" ./cmd/rlserver
@@ -66,16 +67,16 @@ echo "# $(date -u +%F) $(nproc) cores, $(awk -F: '/model name/{print $2; exit}' 
 start single
 single_port=$port single_pid=$pid
 
-start n1 --cluster-port 0 --cluster-key "$key"
+start n1 --cluster-port 0 --cluster-key "$key" --replicas "$REPLICAS"
 p1=$port pid1=$pid
 gossip=$(grep -o 'gossip=[0-9]*' "$dir/n1.log" | head -1 | cut -d= -f2 || true)
 if [ -z "$gossip" ]; then
   # --log-level warn hides the ready line: ask the node.
   gossip=$(redis-cli -p "$p1" CLUSTER NODES | awk '/myself/{split($2,a,"@"); print a[2]}')
 fi
-start n2 --cluster-port 0 --cluster-key "$key" --join "127.0.0.1:$gossip"
+start n2 --cluster-port 0 --cluster-key "$key" --replicas "$REPLICAS" --join "127.0.0.1:$gossip"
 p2=$port pid2=$pid
-start n3 --cluster-port 0 --cluster-key "$key" --join "127.0.0.1:$gossip"
+start n3 --cluster-port 0 --cluster-key "$key" --replicas "$REPLICAS" --join "127.0.0.1:$gossip"
 p3=$port pid3=$pid
 for _ in $(seq 300); do
   s=0

@@ -26,7 +26,7 @@ echo "# $(date -u +%F) $(nproc) cores, $(awk -F: '/model name/{print $2; exit}' 
 go test -c -o bench/out/tests.test ./tests >/dev/null 2>&1 || { mkdir -p bench/out; go test -c -o bench/out/tests.test ./tests; }
 for r in $(seq "$ROUNDS"); do
   for t in TestFailoverKillReplicas1 TestFailoverKillReplicas0 TestFailoverTwoKills; do
-    (cd tests && FAILOVER_KEYS=$KEYS ../bench/out/tests.test -test.run "^$t\$" -test.count=1 -test.v) |
+    (cd tests && FAILOVER_GOSSIP=${GOSSIP:-fast} FAILOVER_KEYS=$KEYS ../bench/out/tests.test -test.run "^$t\$" -test.count=1 -test.v) |
       grep -E 'replicas [01]:|kill [12]:|after two kills|^--- (PASS|FAIL)' | sed "s/^ *failover_test.go:[0-9]*: /round $r: /"
   done
 done

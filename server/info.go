@@ -401,6 +401,13 @@ func (s *Server) infoReplication(c *Client, now int64, kv *infoKV) {
 	kv.s("repl_backlog_size", "1048576")
 	kv.s("repl_backlog_first_byte_offset", "0")
 	kv.s("repl_backlog_histlen", "0")
+	if s.cl != nil && s.cl.repl != nil {
+		// The cluster's slot replicas (replica.go), as in INFO cluster.
+		f := s.cl.repl.info()
+		for i := 0; i+1 < len(f); i += 2 {
+			kv.s(f[i], f[i+1])
+		}
+	}
 }
 
 func (s *Server) infoCPU(c *Client, now int64, kv *infoKV) {

