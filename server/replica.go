@@ -50,7 +50,7 @@ import (
 // It moves its copy into its store before it publishes the table that
 // serves the slot, so the slot is served from the state it was streamed,
 // missing at most the changes of the replication lag. Until memberlist
-// declares the holder dead (about 1.3 s with the default gossip
+// declares the holder dead (about 1-1.5 s with the default gossip
 // profile), commands for its slots answer by --owner-unreachable; with
 // the local policy the first replica decides them (RL.FWDU) in a
 // temporary bucket seeded from its copy, merged into the promoted state

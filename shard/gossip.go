@@ -93,16 +93,15 @@ func LANTiming() Timing {
 }
 
 // FastTiming is the default (--gossip-profile fast): a dead node is
-// declared dead by every member in about 1.3 s on loopback (measured
-// 1.26-1.61 s, 3 nodes), so a dead owner's slots are served by their
-// replicas within 2 s. The price: a node that cannot answer a probe
-// within 200 ms and then refute the suspicion within 800 ms (a process
-// stalled for about a second: a long GC pause on a huge heap, a VM
-// descheduled, a CPU starved by a race-detector build on two shared
-// cores) is declared dead, and rejoins at once, which costs handoffs but
-// no limits (see Timing).
+// declared dead by every member in about 1-1.5 s on loopback (3 nodes),
+// so a dead owner's slots are served by their replicas within 2 s. The
+// price: more packets, and a node stalled for a second or more (a long GC
+// pause on a huge heap, a descheduled VM, a CPU starved by a race-detector
+// build on two shared cores) can be declared dead once the others confirm
+// the suspicion; it rejoins at once, which costs handoffs but no limits
+// (see Timing).
 func FastTiming() Timing {
-	return Timing{ProbeInterval: 400 * time.Millisecond, ProbeTimeout: 200 * time.Millisecond, SuspicionMult: 2,
+	return Timing{ProbeInterval: 250 * time.Millisecond, ProbeTimeout: 150 * time.Millisecond, SuspicionMult: 3,
 		GossipInterval: 50 * time.Millisecond, PushPullInterval: 5 * time.Second}
 }
 

@@ -106,9 +106,9 @@ func TestSuspectLine(t *testing.T) {
 }
 
 func TestDeadWithin(t *testing.T) {
-	// Fast, 3 nodes: 3 probe intervals, 6 × 2 × 400 ms of suspicion, one
+	// Fast, 3 nodes: 3 probe intervals, 6 × 3 × 250 ms of suspicion, one
 	// gossip interval.
-	if got := FastTiming().DeadWithin(3); got != 1200*time.Millisecond+4800*time.Millisecond+50*time.Millisecond {
+	if got := FastTiming().DeadWithin(3); got != 750*time.Millisecond+4500*time.Millisecond+50*time.Millisecond {
 		t.Errorf("fast: %v", got)
 	}
 	if (Timing{}).DeadWithin(3) != LANTiming().DeadWithin(3) {

@@ -431,7 +431,7 @@ func failoverProfile() string {
 }
 
 // failoverBound is the longest failover the tests accept: the goal is
-// ≤ 5 s with the fast profile (1.3-1.6 s measured); lan takes 5-7 s;
+// ≤ 5 s with the fast profile (1-1.5 s measured); lan takes 5-7 s;
 // both with room for -race on two loaded cores.
 func failoverBound() time.Duration {
 	if failoverProfile() == "fast" {

@@ -97,7 +97,7 @@ func run(argv []string, stderr io.Writer) error {
 	redirect := fs.Bool("cluster-redirect", false, "answer -MOVED for keys served elsewhere instead of forwarding (cluster-aware clients only)")
 	unreachable := fs.String("owner-unreachable", server.UnreachableLocal, "when a key's node does not answer: local (temporary local bucket), allow (fail open) or deny (fail closed); every decision is counted in INFO cluster")
 	forwardTimeout := fs.Duration("forward-timeout", 200*time.Millisecond, "longest wait for a forwarded command's reply")
-	gossipProfile := fs.String("gossip-profile", "fast", "failure detection: fast (a dead node is declared dead in ~1.3 s; a node stalled for ~1 s is falsely declared dead and rejoins) or lan (memberlist's LAN defaults, ~5 s; for shared or overcommitted CPUs)")
+	gossipProfile := fs.String("gossip-profile", "fast", "failure detection: fast (a dead node is declared dead in ~1-1.5 s; a node stalled for a second or more may be falsely declared dead and rejoins) or lan (memberlist's LAN defaults, ~5 s; for shared or overcommitted CPUs)")
 	replicas := fs.Int("replicas", 1, "nodes after each slot's owner that keep a streamed copy of its keys and take over when it dies (0: none, a dead node's keys restart empty)")
 	if err := applyEnv(fs); err != nil {
 		return err
