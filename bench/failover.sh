@@ -3,7 +3,7 @@
 # run one at a time on FAILOVER_KEYS idle keys (used up to their limit
 # before the crash) and as many busy keys (CL.THROTTLE from 4 pipelined
 # clients through the two surviving nodes), real processes on 127.0.0.1,
-# default (fast) gossip profile, --forward-timeout 2s.
+# default (fast) gossip profile, --forward-timeout 10s (a killed node refuses connections at once; the timeout only matters for stalls).
 #
 #   flock /work/wt/.bench.lock bench/failover.sh        # about 2 minutes
 #   ROUNDS=1 KEYS=1000 bench/failover.sh                 # quick look

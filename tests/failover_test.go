@@ -270,7 +270,7 @@ type killResult struct {
 func crashUnderLoad(t *testing.T, replicas int, nIdle, nBusy int) killResult {
 	var res killResult
 	dir := t.TempDir()
-	extra := []string{"--replicas", strconv.Itoa(replicas), "--gossip-profile", failoverProfile(), "--forward-timeout", "2s"}
+	extra := []string{"--replicas", strconv.Itoa(replicas), "--gossip-profile", failoverProfile(), "--forward-timeout", "10s"}
 	nodes := startNodes(t, 2, extra...)
 	victim := startNode(t, nodes[0].gossip, append(slices.Clone(extra), "--data-dir", dir)...)
 	nodes = append(nodes, victim)
@@ -481,7 +481,7 @@ func TestFailoverKillReplicas0(t *testing.T) {
 // new replicas) a second. Every idle key survives both.
 func TestFailoverTwoKills(t *testing.T) {
 	t.Parallel()
-	extra := []string{"--replicas", "1", "--gossip-profile", failoverProfile(), "--forward-timeout", "2s"}
+	extra := []string{"--replicas", "1", "--gossip-profile", failoverProfile(), "--forward-timeout", "10s"}
 	nodes := startNodes(t, 4, extra...)
 	defer func() {
 		if t.Failed() {
@@ -676,7 +676,7 @@ func TestPartitionHealsConservatively(t *testing.T) {
 		}
 		t.Skipf("no network namespace with iptables: %v", err)
 	}
-	extra := []string{"--replicas", "1", "--gossip-profile", failoverProfile(), "--forward-timeout", "2s"}
+	extra := []string{"--replicas", "1", "--gossip-profile", failoverProfile(), "--forward-timeout", "10s"}
 	start := func(gid int, join string) *node {
 		args := append([]string{"--cluster-port", "0", "--cluster-key", clusterKey(t)}, extra...)
 		if join != "" {
