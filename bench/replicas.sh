@@ -54,9 +54,9 @@ cluster() {
     local s=0 settled=0 synced=0
     for p in $ps; do
       info=$(redis-cli -p "$p" INFO cluster | tr -d '\r')
-      s=$((s + $(echo "$info" | awk -F: '/^cluster_slots_served:/{print $2+0}')))
+      s=$((s + $(echo "$info" | awk -F: '/^cluster_slots_served:/{v=$2} END{print v+0}')))
       settled=$((settled + $(echo "$info" | grep -c '^cluster_settled:1' || true)))
-      synced=$((synced + $(echo "$info" | awk -F: '/^cluster_replica_slots_synced:/{print $2+0}')))
+      synced=$((synced + $(echo "$info" | awk -F: '/^cluster_replica_slots_synced:/{v=$2} END{print v+0}')))
     done
     [ "$s" = 16384 ] && [ "$settled" = 3 ] && { [ "$r" = 0 ] || [ "$synced" -ge 16384 ]; } && break
     sleep 0.1
