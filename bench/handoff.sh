@@ -10,7 +10,9 @@
 #       # also each BASE commit's build; rounds alternate the builds
 #
 # Prints a Markdown table per run and the median p99 ratios; exits 1 when
-# a key was over its limit or reset, or a median ratio exceeds 2.
+# a key was over its limit or reset, or a median ratio exceeds 2 (which a
+# loaded, shared machine alone can cause). bench/handoff_summary.py pools
+# the runs per build and compares builds with a rank test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench/out
