@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -429,6 +430,106 @@ func holdPort(t *testing.T, addr string) (release func()) {
 	return func() {
 		for _, c := range closers {
 			c()
+		}
+	}
+}
+
+// Three nodes changing the same rules, tiers and ids at the same time
+// converge to one state: each change carries (version, node name), the
+// version above every one its node has seen, and every node keeps the
+// highest pair, deletions included.
+func TestClusterRulesConcurrentChangesConverge(t *testing.T) {
+	t.Parallel()
+	n1 := startRuleNode(t, t.TempDir(), "n1", "")
+	n2 := startRuleNode(t, t.TempDir(), "n2", n1.gossip)
+	n3 := startRuleNode(t, t.TempDir(), "n3", n1.gossip)
+	nodes := []*node{n1, n2, n3}
+	waitSettled(t, nodes)
+	for i := range 5 {
+		if code, _, m := httpDo(t, n1.proc, "POST", "/v1/admin/rules", token, fmt.Sprintf(`{"id":"c%d","per":["user_id"],"limit":1,"window":"1m"}`, i)); code != 201 {
+			t.Fatalf("create c%d: %d %v", i, code, m)
+		}
+	}
+	waitSameRules(t, 10*time.Second, n1, n2, n3)
+
+	// Goroutine-safe: errors are collected, not t.Fatal'd.
+	type result struct {
+		what string
+		code int
+		err  error
+	}
+	results := make(chan result, 1000)
+	send := func(n *node, method, path, body string) {
+		req, _ := http.NewRequest(method, "http://"+n.HTTP+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := httpClient.Do(req)
+		code := 0
+		if err == nil {
+			code = resp.StatusCode
+			resp.Body.Close()
+		}
+		results <- result{n.Port + " " + method + " " + path, code, err}
+	}
+	const rounds = 30
+	var wg sync.WaitGroup
+	for k, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// The same id created on every node at once: each accepts it
+			// (none has it yet), one version wins everywhere.
+			send(n, "POST", "/v1/admin/rules", fmt.Sprintf(`{"id":"dup","per":["ip"],"limit":%d,"window":"1h"}`, 100+k))
+			for i := range rounds {
+				send(n, "PUT", fmt.Sprintf("/v1/admin/rules/c%d", i%5), fmt.Sprintf(`{"limit":%d}`, 1000*(k+1)+i))
+				send(n, "PUT", fmt.Sprintf("/v1/admin/tiers/u%d", i%3), fmt.Sprintf(`{"tier":"t%d-%d"}`, k, i))
+				if i%10 == 5 {
+					action := [...]string{"disable", "enable", "disable"}[k]
+					send(n, "POST", fmt.Sprintf("/v1/admin/rules/c%d/%s", (i+k)%5, action), "")
+				}
+			}
+			if k == 1 {
+				send(n, "DELETE", "/v1/admin/rules/c4", "") // while the others update it
+			}
+		}()
+	}
+	wg.Wait()
+	close(results)
+	for r := range results {
+		// 404: c4 already deleted where the change arrived.
+		if r.err != nil || (r.code != 200 && r.code != 201 && r.code != 404) {
+			t.Fatalf("%s: %d %v", r.what, r.code, r.err)
+		}
+	}
+	took := waitSameRules(t, 10*time.Second, n1, n2, n3)
+	t.Logf("%d concurrent changes on 3 nodes converged %v after the last", 3*(2*rounds+3)+2, took)
+	_, _, d := httpDo(t, n3.proc, "GET", "/v1/admin/rules/dup", token, "")
+	if l, _ := d["limit"].(float64); l < 100 || l > 102 {
+		t.Fatalf("dup after concurrent creates: %v", d)
+	}
+	// Each node keeps the change with the highest version it audited (the
+	// late ones are recorded as superseded history); c4 was deleted on n2
+	// while n1 and n3 updated it, and is whichever came last everywhere.
+	for _, n := range nodes {
+		highest := map[string]float64{}
+		for _, e := range auditOf(t, n) {
+			if e["kind"] == "rule" {
+				id := e["id"].(string)
+				highest[id] = max(highest[id], e["version"].(float64))
+			}
+		}
+		for i := range 5 {
+			id := fmt.Sprintf("c%d", i)
+			code, _, r := httpDo(t, n.proc, "GET", "/v1/admin/rules/"+id, token, "")
+			if code == 404 && i == 4 {
+				continue
+			}
+			if l, _ := r["limit"].(float64); code != 200 || int(l)%1000 >= rounds || l < 1000 {
+				t.Fatalf("%s on %s after concurrent updates: %d %v", id, n.Port, code, r)
+			}
+			if r["version"] != highest[id] {
+				t.Fatalf("%s on %s: version %v kept, %v audited", id, n.Port, r["version"], highest[id])
+			}
 		}
 	}
 }
