@@ -200,6 +200,10 @@ func (cl *cluster) info(s *Server) []string {
 	if cl.cfg.Replicator != nil {
 		rs = cl.cfg.Replicator.Stats()
 	}
+	races := int64(0)
+	if s.rules != nil {
+		races = s.rules.CrossNodeRaces()
+	}
 	out := []string{
 		"cluster_enabled", "1",
 		"cluster_node_id", cl.id,
@@ -244,6 +248,7 @@ func (cl *cluster) info(s *Server) []string {
 		"cluster_unreachable_last_ms", n(st.unreachLast.Load()),
 		"cluster_unreachable_to_replica", n(st.toReplica.Load()),
 		"cluster_replicas", n(int64(cl.cfg.Replicas)),
+		"cluster_rules_cross_node_races", n(races),
 	}
 	if cl.repl != nil {
 		out = append(out, cl.repl.info()...)

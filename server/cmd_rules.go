@@ -34,6 +34,7 @@ func (s *Server) MemoryFull() bool {
 // In cluster mode the engine's counters are routed to the nodes that hold
 // them (see cluster_rules.go).
 func (s *Server) SetRules(e *rules.Engine) {
+	s.rules = e
 	s.cmds["rl.check"].run = rlCheck(e)
 	s.cmds["rl.rules"].run = rlRules(e)
 	if s.cfg.Cluster != nil {

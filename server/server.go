@@ -16,6 +16,7 @@ import (
 	"github.com/rlserver/rlserver/engine"
 	"github.com/rlserver/rlserver/internal/ratelog"
 	"github.com/rlserver/rlserver/persistence"
+	"github.com/rlserver/rlserver/rules"
 	"github.com/rlserver/rlserver/script"
 	"github.com/rlserver/rlserver/tlsconf"
 )
@@ -49,6 +50,7 @@ type Server struct {
 	warn    *ratelog.Limiter
 	latency latencyMonitor
 	loaded  persistence.Info // the snapshot loaded at start (INFO rdb_last_load_*)
+	rules   *rules.Engine    // set by SetRules before Serve; nil without
 
 	ln        net.Listener // plaintext RESP; nil when serving TLS only
 	tlsLn     net.Listener // RESP over TLS; nil without a TLS port

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -315,6 +316,68 @@ func TestClusterRuleLimitIsGlobal(t *testing.T) {
 	exactly(run(users, 8), users, 5, "one rule")
 	exactly(run(searches, 8), searches, 3, "two rules, one node per user")
 	exactly(run(ips, 8), ips, 4, "rules on two nodes")
+	races := func() (n int64) {
+		for _, nd := range nodes {
+			n += atoi(clusterInfo(t, nd.Addr)["cluster_rules_cross_node_races"])
+		}
+		return n
+	}
+	if r := races(); r != 0 {
+		t.Fatalf("%d cross-node races counted without concurrent requests", r)
+	}
+
+	// Concurrent requests of one client whose counters sit on two nodes:
+	// each admitted request consumed from the per-IP counter (4) or raced
+	// for its last unit and was counted as such.
+	holder := func(tag string) *node {
+		slot, err := clients[0].ClusterKeySlot(ctx, tag).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range nodes {
+			if servesSlot(t, n, slot) {
+				return n
+			}
+		}
+		t.Fatalf("nobody serves %s", tag)
+		return nil
+	}
+	racerIP := ""
+	for i := 1; i < 100 && racerIP == ""; i++ {
+		ip := fmt.Sprintf("10.200.0.%d", i)
+		if holder(fmt.Sprintf("{ip:%d:%s}", len(ip), ip)) != holder("{user_id:5:racer}") {
+			racerIP = ip
+		}
+	}
+	results := make(chan error, 60)
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 60 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := clients[i%3].Do(ctx, "RL.CHECK", "user_id", "racer", "endpoint", "/ip", "ip", racerIP).Slice()
+			if err == nil && len(v) != 6 {
+				err = fmt.Errorf("reply %v", v)
+			}
+			if err == nil && v[0].(int64) == 0 {
+				admitted.Add(1)
+			}
+			results <- err
+		}()
+	}
+	wg.Wait()
+	close(results)
+	for err := range results {
+		if err != nil {
+			t.Fatalf("concurrent RL.CHECK: %v", err)
+		}
+	}
+	if a, r := admitted.Load(), races(); a < 4 || a > 4+r {
+		t.Fatalf("60 concurrent checks: %d admitted with %d races counted, limit 4", a, r)
+	} else {
+		t.Logf("60 concurrent checks over 3 nodes: %d admitted, %d races", a, r)
+	}
 
 	// HTTP: the same over each node's check endpoint.
 	for u := range 20 {
@@ -346,7 +409,7 @@ func TestClusterRuleLimitIsGlobal(t *testing.T) {
 		}
 		total += len(keys)
 	}
-	if want := 100 + 2*100 + 2*100 + 2*20; total != want {
+	if want := 100 + 2*100 + 2*100 + 2 + 2*20; total != want {
 		t.Fatalf("%d counter keys in the cluster, want %d (one per rule and client)", total, want)
 	}
 	forwarded := 0
