@@ -235,7 +235,7 @@ func TestClusterRulesReachEveryNode(t *testing.T) {
 // race.
 func TestClusterRuleLimitIsGlobal(t *testing.T) {
 	t.Parallel()
-	nodes := startNodes(t, 3, "--admin-token", token, "--forward-timeout", "2s")
+	nodes := startNodes(t, 3, "--admin-token", token, "--forward-timeout", "10s")
 	n1 := nodes[0]
 	for _, r := range []string{
 		`{"id":"hour","per":["user_id"],"algorithm":"fixed_window","limit":5,"window":"1h"}`,
@@ -251,7 +251,7 @@ func TestClusterRuleLimitIsGlobal(t *testing.T) {
 	ctx := context.Background()
 	var clients []*redis.Client
 	for _, n := range nodes {
-		c := redis.NewClient(&redis.Options{Addr: n.Addr})
+		c := redis.NewClient(&redis.Options{Addr: n.Addr, ReadTimeout: 30 * time.Second}) // longer than --forward-timeout
 		t.Cleanup(func() { c.Close() })
 		clients = append(clients, c)
 	}
