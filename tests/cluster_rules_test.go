@@ -145,7 +145,7 @@ func TestClusterRulesReachEveryNode(t *testing.T) {
 	do(n1, "DELETE", "/v1/admin/rules/r05", "", 200)
 	do(n2, "POST", "/v1/admin/lists/deny", `{"type":"ip","value":"10.0.0.0/8"}`, 201)
 	do(n3, "PUT", "/v1/admin/tiers/u1", `{"tier":"gold"}`, 200)
-	took := waitSameRules(t, 10*time.Second, n1, n2, n3)
+	took := waitSameRules(t, 20*time.Second, n1, n2, n3)
 	t.Logf("25 changes converged on 3 nodes %v after the last one", took)
 	for _, n := range []*node{n1, n2, n3} {
 		if code, _, _ := httpDo(t, n.proc, "POST", "/v1/ratelimit/check", "", `{"ip_address":"10.1.1.1"}`); code != 403 {
@@ -165,7 +165,7 @@ func TestClusterRulesReachEveryNode(t *testing.T) {
 		return out
 	}
 	want := map[string]int{"n1": 24, "n2": 1, "n3": 1}
-	eventually(t, 10*time.Second, "every audit log complete", func() bool {
+	eventually(t, 20*time.Second, "every audit log complete", func() bool {
 		for _, n := range []*node{n1, n2, n3} {
 			if fmt.Sprint(origins(n)) != fmt.Sprint(want) {
 				return false
@@ -204,20 +204,20 @@ func TestClusterRulesReachEveryNode(t *testing.T) {
 	do(n1, "POST", "/v1/admin/rules", `{"id":"while-down","limit":1,"window":"1s"}`, 201)
 	do(n2, "DELETE", "/v1/admin/rules/r06", "", 200)
 	do(n2, "PUT", "/v1/admin/rules/r07", `{"limit":77}`, 200)
-	waitSameRules(t, 10*time.Second, n1, n2)
+	waitSameRules(t, 20*time.Second, n1, n2)
 	// Same gossip address as before: memberlist takes a node back under
 	// its name only there (a fixed --cluster-port in production).
 	_, port, _ := strings.Cut(n3.gossip, "127.0.0.1:")
 	release()
 	n3 = startRuleNode(t, dirs[2], "n3", n1.gossip, "--cluster-port", port)
-	waitSameRules(t, 10*time.Second, n1, n3)
+	waitSameRules(t, 20*time.Second, n1, n3)
 	if _, _, r := httpDo(t, n3.proc, "GET", "/v1/admin/rules/r07", token, ""); r["limit"] != 77.0 {
 		t.Fatalf("n3 after rejoining: r07 %v", r)
 	}
 
 	// A fourth node, new, joins and gets every rule, list entry and tier.
 	n4 := startRuleNode(t, dirs[3], "n4", n2.gossip)
-	waitSameRules(t, 10*time.Second, n1, n4)
+	waitSameRules(t, 20*time.Second, n1, n4)
 	if code, _, _ := httpDo(t, n4.proc, "POST", "/v1/ratelimit/check", "", `{"ip_address":"10.9.9.9"}`); code != 403 {
 		t.Fatalf("the new node lacks the deny entry: %d", code)
 	}
@@ -246,7 +246,7 @@ func TestClusterRuleLimitIsGlobal(t *testing.T) {
 			t.Fatalf("create: %d %v", code, m)
 		}
 	}
-	waitSameRules(t, 10*time.Second, n1, nodes[1], nodes[2])
+	waitSameRules(t, 20*time.Second, n1, nodes[1], nodes[2])
 
 	ctx := context.Background()
 	var clients []*redis.Client
@@ -513,7 +513,7 @@ func TestClusterRulesConcurrentChangesConverge(t *testing.T) {
 			t.Fatalf("create c%d: %d %v", i, code, m)
 		}
 	}
-	waitSameRules(t, 10*time.Second, n1, n2, n3)
+	waitSameRules(t, 20*time.Second, n1, n2, n3)
 
 	// Goroutine-safe: errors are collected, not t.Fatal'd.
 	type result struct {
@@ -564,7 +564,7 @@ func TestClusterRulesConcurrentChangesConverge(t *testing.T) {
 			t.Fatalf("%s: %d %v", r.what, r.code, r.err)
 		}
 	}
-	took := waitSameRules(t, 10*time.Second, n1, n2, n3)
+	took := waitSameRules(t, 20*time.Second, n1, n2, n3)
 	t.Logf("%d concurrent changes on 3 nodes converged %v after the last", 3*(2*rounds+3)+2, took)
 	_, _, d := httpDo(t, n3.proc, "GET", "/v1/admin/rules/dup", token, "")
 	if l, _ := d["limit"].(float64); l < 100 || l > 102 {
