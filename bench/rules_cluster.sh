@@ -2,7 +2,7 @@
 # How fast rule changes reach every node of a 3-node cluster: bench/rulesprop
 # creates rules on each node in turn (admin API, fsynced before the reply)
 # and polls the two others until they have each one. Runs with both gossip
-# profiles (lan, the default: gossip every 200 ms; fast: every 50 ms).
+# profiles (lan: gossip every 200 ms; fast, the default: every 50 ms).
 #
 #   flock /work/wt/.bench.lock bench/rules_cluster.sh     # README numbers
 #   ROUNDS=1 N=20 bench/rules_cluster.sh                  # quick look
