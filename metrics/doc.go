@@ -33,6 +33,7 @@
 //	snapshot_last_size_bytes, snapshot_last_keys, snapshots_total,
 //	snapshot_failures_total, snapshot_in_progress, snapshot_last_failed
 //	cluster_enabled, cluster_members{state}, cluster_slots_owned,
+//	cluster_joined, cluster_join_attempts_total,
 //	cluster_forwarded_total, cluster_forward_errors_total{reason},
 //	cluster_forward_duration_seconds, cluster_redirects_total,
 //	cluster_handoff_keys_sent_total, cluster_handoff_keys_received_total,

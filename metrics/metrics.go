@@ -84,6 +84,8 @@ var (
 	dClEnabled   = desc("cluster_enabled", "1 when this node runs in a cluster.")
 	dClMembers   = desc("cluster_members", "Cluster members known to this node by state, itself included.", "state")
 	dClSlots     = desc("cluster_slots_owned", "Hash slots (of 16384) this node owns.")
+	dClJoined    = desc("cluster_joined", "0 while a node told to --join other nodes has seen none of them (it serves every slot alone meanwhile).")
+	dClJoinTries = desc("cluster_join_attempts_total", "Attempts to reach the --join seeds.")
 	dClFwd       = desc("cluster_forwarded_total", "Commands forwarded to the key's owner on another node.")
 	dClFwdErr    = desc("cluster_forward_errors_total", "Forwarded commands that failed, by reason.", "reason")
 	dClFwdDur    = desc("cluster_forward_duration_seconds", "Round trip of a forwarded command to its owner, from the batch's flush to the reply (answered commands only).")
@@ -324,13 +326,15 @@ func collectCluster(ch chan<- prometheus.Metric, cl *ClusterStats) {
 	} else {
 		// Standalone: a one-member cluster owning every slot, so cluster
 		// panels and alerts read sensibly instead of "no data".
-		st = ClusterStats{Members: map[string]int{"alive": 1}, SlotsOwned: 16384}
+		st = ClusterStats{Members: map[string]int{"alive": 1}, SlotsOwned: 16384, Joined: true}
 	}
 	gauge(ch, dClEnabled, b2f(cl != nil))
 	for _, s := range MemberStates {
 		gauge(ch, dClMembers, float64(st.Members[s]), s)
 	}
 	gauge(ch, dClSlots, float64(st.SlotsOwned))
+	gauge(ch, dClJoined, b2f(st.Joined))
+	counter(ch, dClJoinTries, st.JoinAttempts)
 	counter(ch, dClFwd, st.Forwarded)
 	var unknown uint64 // reasons outside the fixed set count as other
 	for r, n := range st.ForwardErrors {

@@ -77,6 +77,8 @@ func TestCollectorExposesSources(t *testing.T) {
 		`rate_limiter_cluster_enabled 0`,
 		`rate_limiter_cluster_members{state="alive"} 1`,
 		`rate_limiter_cluster_slots_owned 16384`,
+		`rate_limiter_cluster_joined 1`,
+		`rate_limiter_cluster_join_attempts_total 0`,
 		`rate_limiter_cluster_unreachable_owner_decisions_total{policy="deny"} 0`,
 		`rate_limiter_rule_hits_total{rule="login"} 5`,
 		`go_goroutines `,

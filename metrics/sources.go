@@ -90,6 +90,11 @@ type ClusterStats struct {
 	// "dead", "left"), this node included.
 	Members    map[string]int
 	SlotsOwned int // of 16384
+	// Joined is false while a node told to join other nodes has seen none
+	// of them (it serves every slot alone meanwhile); JoinAttempts counts
+	// its attempts to reach them.
+	Joined       bool
+	JoinAttempts uint64
 	// Forwarded counts commands sent to their owner on another node;
 	// ForwardErrors counts those that failed, by reason (one of
 	// ForwardErrorReasons; others are exported as "other").

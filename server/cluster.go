@@ -141,6 +141,7 @@ type cluster struct {
 	// one log line per second at most.
 	lastErrAt atomic.Int64
 	settled   atomic.Bool // cl.self.Settled, for INFO (self is the loop's)
+	joining   joinState   // cluster_join.go
 	// lastPeerCmd is when a peer last forwarded a command here (Unix
 	// ns): a leaving node closes once peers have stopped.
 	lastPeerCmd atomic.Int64
@@ -219,13 +220,7 @@ func (s *Server) startCluster() error {
 		return err
 	}
 	cl.gossip = g
-	if len(cc.Join) > 0 {
-		if n, err := g.Join(cc.Join); err != nil {
-			s.log.Warn("cluster: no seed answered; starting alone", "join", cc.Join, "error", err)
-		} else {
-			s.log.Info("cluster: joined", "seeds", n)
-		}
-	}
+	cl.join(s, g, cc.Join) // cluster_join.go
 	cl.auth = shard.NewAuthority(id, cc.Replicas)
 	cl.seeded = map[string]struct{}{}
 	if cc.Replicas > 0 {
@@ -358,6 +353,7 @@ func (cl *cluster) rebuild(s *Server) {
 	}
 	cl.router.Store(t)
 	logMemberChanges(s.log, prev, t)
+	cl.joining.seen(t.Len())
 	cl.claimed.Store(cl.auth.Claimed())
 	settled := cl.auth.Settled()
 	cl.authMu.Unlock()

@@ -211,6 +211,8 @@ func (cl *cluster) info(s *Server) []string {
 		"cluster_members", n(int64(t.Len())),
 		"cluster_slots_served", n(int64(held)),
 		"cluster_settled", n(boolInt(cl.settled.Load())),
+		"cluster_joined", n(boolInt(cl.joining.joined.Load())),
+		"cluster_join_attempts", n(cl.joining.attempts.Load()),
 		"cluster_redirect", yesNo(cl.cfg.Redirect),
 		"cluster_owner_unreachable", cl.cfg.Unreachable,
 		"cluster_forwarded", n(st.forwarded.Load()),

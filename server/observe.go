@@ -115,6 +115,8 @@ func (src clusterSource) ClusterStats() metrics.ClusterStats {
 	t := cl.router.Load()
 	st := &cl.st
 	out := metrics.ClusterStats{
+		Joined:              cl.joining.joined.Load(),
+		JoinAttempts:        uint64(cl.joining.attempts.Load()),
 		Forwarded:           uint64(st.forwarded.Load()),
 		Redirects:           uint64(st.redirected.Load()),
 		HandoffKeysSent:     uint64(st.handoffKeys.Load()),
@@ -156,10 +158,11 @@ func (src clusterSource) ClusterStats() metrics.ClusterStats {
 }
 
 // ClusterJoined reports whether the node serves as a settled cluster
-// member: true in single-node mode, false while a node told to join has
-// not yet received every slot it owns (/health answers 503 until then).
+// member: true in single-node mode, false while a node told to join other
+// nodes has seen none of them yet, or has not yet received every slot it
+// owns (/health and /ready answer 503 "joining" until then).
 func (s *Server) ClusterJoined() bool {
-	return s.cl == nil || s.cl.settled.Load()
+	return s.cl == nil || s.cl.joining.joined.Load() && s.cl.settled.Load()
 }
 
 // logMemberChanges writes one line per member that joined or left between
