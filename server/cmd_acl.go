@@ -138,7 +138,7 @@ var keyAccessAsRedis = map[string]acl.Access{
 	"expire": acl.Write, "expireat": acl.Write, "pexpire": acl.Write, "pexpireat": acl.Write,
 	"persist": acl.Write, "zadd": acl.Write, "zrem": acl.Write,
 	"zremrangebylex": acl.Write, "zremrangebyrank": acl.Write, "zremrangebyscore": acl.Write,
-	"exists": 0, "strlen": 0, "type": 0, "zcard": 0,
+	"exists": 0, "touch": 0, "strlen": 0, "type": 0, "zcard": 0,
 }
 
 // keyAccess is what a command needs of its keys: reading commands need

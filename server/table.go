@@ -86,6 +86,7 @@ func commandTable() map[string]*command {
 		{name: "del", arity: -2, flags: flagWrite, firstKey: 1, lastKey: -1, step: 1, group: "generic", summary: "Delete keys", run: cmdDel},
 		{name: "unlink", arity: -2, flags: flagWrite, firstKey: 1, lastKey: -1, step: 1, group: "generic", summary: "Delete keys", run: cmdDel},
 		{name: "exists", arity: -2, flags: flagReadOnly, firstKey: 1, lastKey: -1, step: 1, group: "generic", summary: "Count existing keys", run: cmdExists},
+		{name: "touch", arity: -2, flags: flagReadOnly, firstKey: 1, lastKey: -1, step: 1, group: "generic", summary: "Count existing keys (access times are not kept)", run: cmdExists},
 		{name: "type", arity: 2, flags: flagReadOnly, firstKey: 1, lastKey: 1, step: 1, group: "generic", summary: "Type of a key", run: cmdType},
 		{name: "ttl", arity: 2, flags: flagReadOnly, firstKey: 1, lastKey: 1, step: 1, group: "generic", summary: "Seconds to expiry", run: ttlCommand(false)},
 		{name: "pttl", arity: 2, flags: flagReadOnly, firstKey: 1, lastKey: 1, step: 1, group: "generic", summary: "Milliseconds to expiry", run: ttlCommand(true)},
