@@ -130,7 +130,7 @@ func TestProtectedMode(t *testing.T) {
 	p := f.ca.Issue(t, "rlserver", 300, ip)
 	testcerts.Write(t, f.dir, "server.crt", p.CertPEM)
 	testcerts.Write(t, f.dir, "server.key", p.KeyPEM)
-	tlsSrv := startServer(t, append([]string{"--bind", ns.HostIP}, f.flags(freePort(t))...)...)
+	tlsSrv := startOnFreePorts(t, func() []string { return append([]string{"--bind", ns.HostIP}, f.flags(freePort(t))...) })
 	tlsAddr := tlsAddrRE2.FindStringSubmatch(tlsSrv.logs.String())
 	if tlsAddr == nil {
 		t.Fatalf("no tls address in %s", tlsSrv.logs.String())

@@ -118,6 +118,27 @@ func addrInUse(err error) bool {
 	return ok && e.exited && strings.Contains(e.logs, "address already in use")
 }
 
+// startOnFreePorts starts the server with the arguments args returns,
+// which name ports probed free (freePort) where the server cannot take
+// port 0 (--tls-port 0 turns TLS off). Another process may take such a
+// port between the probe and the server's bind: the start is then tried
+// again with new ones, a bounded number of times.
+func startOnFreePorts(t testing.TB, args func() []string) *proc {
+	t.Helper()
+	var err error
+	for range 5 {
+		var p *proc
+		if p, err = tryStart(t, nil, args()...); err == nil {
+			return p
+		}
+		if !addrInUse(err) {
+			break
+		}
+	}
+	t.Fatal(err)
+	return nil
+}
+
 // tryStart is startWrapped returning an error instead of failing the test,
 // so that a caller can start again when a port it asked for was taken.
 func tryStart(t testing.TB, wrapper []string, extra ...string) (*proc, error) {

@@ -97,11 +97,13 @@ func TestTLSEndToEnd(t *testing.T) {
 		t.Run(model, func(t *testing.T) {
 			f := newTLSFixture(t)
 			// epoll: plaintext and TLS; goroutine: TLS only (--port 0).
-			port := "0"
-			if model == "epoll" {
-				port = freePort(t)
-			}
-			srv := startServer(t, append([]string{"--io-model", model, "--port", port}, f.flags(freePort(t))...)...)
+			srv := startOnFreePorts(t, func() []string {
+				port := "0"
+				if model == "epoll" {
+					port = freePort(t)
+				}
+				return append([]string{"--io-model", model, "--port", port}, f.flags(freePort(t))...)
+			})
 			m := tlsAddrRE.FindStringSubmatch(srv.logs.String())
 			if m == nil {
 				t.Fatalf("no tls address logged:\n%s", srv.logs.String())
@@ -223,7 +225,7 @@ func TestTLSAuthClientsModes(t *testing.T) {
 		{"no", true, true, true},
 		{"optional", true, true, false},
 	} {
-		srv := startServer(t, append([]string{"--tls-auth-clients", tc.mode}, f.flags(freePort(t))...)...)
+		srv := startOnFreePorts(t, func() []string { return append([]string{"--tls-auth-clients", tc.mode}, f.flags(freePort(t))...) })
 		addr := tlsAddrRE.FindStringSubmatch(srv.logs.String())[1]
 		for _, c := range []struct {
 			cert *tls.Certificate
@@ -254,19 +256,7 @@ func TestClusterOverTLS(t *testing.T) {
 		if join != "" {
 			args = append(args, "--join", join)
 		}
-		// The TLS port is probed free, then bound by the node: another
-		// test may take it in between, and the start is tried again with
-		// a new one (bounded).
-		var p *proc
-		var err error
-		for range 5 {
-			if p, err = tryStart(t, nil, slices.Concat(args, f.flags(freePort(t)), users)...); !addrInUse(err) {
-				break
-			}
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := startOnFreePorts(t, func() []string { return slices.Concat(args, f.flags(freePort(t)), users) })
 		g := gossipRE.FindStringSubmatch(p.logs.String())
 		if g == nil || p.Addr != tlsAddrRE.FindStringSubmatch(p.logs.String())[1] {
 			t.Fatalf("not a TLS-only cluster node:\n%s", p.logs.String())
