@@ -157,7 +157,11 @@ type cmdTotals struct {
 
 // commandTotals folds the counters of every command that was called or
 // refused, in name order.
-func (s *Server) commandTotals() []cmdTotals {
+func (s *Server) commandTotals() []cmdTotals { return s.commandTotalsOf(0) }
+
+// commandTotalsOf is commandTotals, also listing the commands with any of
+// flags that were never called.
+func (s *Server) commandTotalsOf(flags cmdFlags) []cmdTotals {
 	var out []cmdTotals
 	for _, cmd := range s.cmdList {
 		t := cmdTotals{cmd: cmd}
@@ -172,7 +176,7 @@ func (s *Server) commandTotals() []cmdTotals {
 				h.AddTo(&t.hist)
 			}
 		}
-		if t.calls+t.rejected > 0 {
+		if t.calls+t.rejected > 0 || cmd.flags&flags != 0 {
 			out = append(out, t)
 		}
 	}
@@ -283,9 +287,12 @@ func (s *Server) keyspaceTotals() (hits, misses uint64) {
 	return hits, misses
 }
 
-// EachCommand implements metrics.CommandSource.
+// EachCommand implements metrics.CommandSource: the commands called, and
+// every limiter command, so that requests_total and check_duration_seconds
+// exist at 0 from the start (a rate or an alert over them has data before
+// the first check).
 func (s *Server) EachCommand(fn func(metrics.CommandStats)) {
-	for _, t := range s.commandTotals() {
+	for _, t := range s.commandTotalsOf(flagLimiter) {
 		h := t.hist
 		fn(metrics.CommandStats{
 			Name: t.cmd.name, Limiter: t.cmd.flags&flagLimiter != 0,

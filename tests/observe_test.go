@@ -406,3 +406,53 @@ func TestMetricsLabelsNeverCarryRequestData(t *testing.T) {
 		}
 	}
 }
+
+// Every metric issue #12 lists (replication's aside) is exported before
+// any traffic: the limiter commands' requests_total and check latency at
+// 0 (they were absent until a command's first call, leaving a rejection
+// rate or an alert without data), the store, snapshot and cluster series,
+// a new rule's hits, and the HTTP requests (here: the first scrape).
+func TestMetricsExistBeforeTraffic(t *testing.T) {
+	t.Parallel()
+	srv, maddr := startObserved(t, "--admin-token", token)
+	if code, _, _ := httpDo(t, srv, "POST", "/v1/admin/rules", token,
+		`{"id":"quiet-rule","per":["user_id"],"algorithm":"gcra","limit":5,"window":"1m"}`); code != 201 {
+		t.Fatalf("create rule: %d", code)
+	}
+	scrape(t, maddr)
+	f := scrape(t, maddr)
+	for _, name := range []string{
+		"rate_limiter_requests_total", "rate_limiter_check_duration_seconds", "rate_limiter_errors_total",
+		"rate_limiter_keys", "rate_limiter_store_bytes", "rate_limiter_connected_clients", "rate_limiter_rejected_connections_total",
+		"rate_limiter_commands_processed_total", "rate_limiter_expired_keys_total", "rate_limiter_evicted_keys_total",
+		"rate_limiter_snapshot_last_success_timestamp_seconds", "rate_limiter_snapshot_last_duration_seconds",
+		"rate_limiter_snapshot_last_size_bytes", "rate_limiter_snapshot_failures_total",
+		"rate_limiter_cluster_members", "rate_limiter_cluster_slots_owned", "rate_limiter_cluster_forwarded_total",
+		"rate_limiter_cluster_forward_errors_total", "rate_limiter_cluster_forward_duration_seconds",
+		"rate_limiter_cluster_handoff_keys_sent_total", "rate_limiter_cluster_handoff_keys_received_total",
+		"rate_limiter_cluster_unreachable_owner_decisions_total", "rate_limiter_rule_hits_total", "rate_limiter_rule_rejections_total",
+		"rate_limiter_http_requests_total", "go_goroutines", "process_cpu_seconds_total",
+	} {
+		if f[name] == nil {
+			t.Errorf("%s missing before any traffic", name)
+		}
+	}
+	for _, cmd := range []string{"cl.throttle", "gcra", "sw.throttle", "swlog.throttle", "fw.throttle", "rl.check"} {
+		for _, result := range []string{"allowed", "limited", "error"} {
+			if got := sample(f, "rate_limiter_requests_total", "command", cmd, "result", result); got != 0 {
+				t.Errorf("requests_total{%s,%s} = %v before any call, want 0", cmd, result, got)
+			}
+		}
+		if got := sample(f, "rate_limiter_check_duration_seconds", "command", cmd); got != 0 {
+			t.Errorf("check_duration_seconds{%s} count = %v before any call, want 0", cmd, got)
+		}
+	}
+	if got := sample(f, "rate_limiter_rule_hits_total", "rule", "quiet-rule"); got != 0 {
+		t.Errorf("rule_hits_total{quiet-rule} = %v, want 0", got)
+	}
+	// INFO commandstats still lists only the commands called, as Redis.
+	rc := newRaw(dial(t, srv.Addr))
+	if v, err := rc.do("INFO", "commandstats"); err != nil || strings.Contains(string(v.(bulk)), "cl.throttle") {
+		t.Errorf("INFO commandstats lists an uncalled command: %v %v", v, err)
+	}
+}
