@@ -399,6 +399,16 @@ func (s *Server) sweepOnce() {
 	start := time.Now()
 	defer func() { s.latency.observe("expire-cycle", int64(time.Since(start)), time.Now()) }()
 	nowMs := s.clock.Now() / 1e6
+	if s.cl != nil {
+		// A forwarded command is decided at the instant its first node
+		// received it, up to a forwarding timeout ago. A window record
+		// swept at its end would let such a command reopen the ended
+		// window at zero (FW/SW admitted twice their limit when a stalled
+		// owner resumed); kept that long, the command finds the window and
+		// is decided inside it. Access at the owner's own instant still
+		// expires the record at once.
+		nowMs -= s.cl.cfg.ForwardTimeout.Milliseconds()
+	}
 	// Keys that expire are invalidated for tracking clients after their
 	// shard is unlocked: a push must never hold a shard.
 	var expired [][]byte

@@ -61,10 +61,12 @@ func TestGossipGarbageIsNotLoggedPerPacket(t *testing.T) {
 }
 
 // udpQueued returns the bytes waiting in the receive queue of the UDP
-// socket bound to 127.0.0.1:port (/proc/net/udp).
+// socket bound to 127.0.0.1:port. It reads /proc/thread-self/net/udp:
+// /proc/net is the main thread's namespace, and a namespaced dialer in
+// another test may have locked the main thread into its namespace.
 func udpQueued(t *testing.T, port string) int64 {
 	t.Helper()
-	b, err := os.ReadFile("/proc/net/udp")
+	b, err := os.ReadFile("/proc/thread-self/net/udp")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,6 +80,6 @@ func udpQueued(t *testing.T, port string) int64 {
 			return n
 		}
 	}
-	t.Fatalf("no UDP socket on %s in /proc/net/udp", local)
+	t.Fatalf("no UDP socket on %s in /proc/thread-self/net/udp", local)
 	return 0
 }
