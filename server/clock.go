@@ -28,7 +28,7 @@ func NewClock() *Clock { return newClockWith(func() int64 { return time.Now().Un
 
 func newClockWith(wall func() int64) *Clock {
 	c := &Clock{start: time.Now(), wall: wall}
-	c.offset.Store(wall())
+	c.offset.Store(wall() - int64(time.Since(c.start)))
 	return c
 }
 
@@ -37,13 +37,19 @@ func (c *Clock) Now() int64 {
 	mono := int64(time.Since(c.start))
 	if mono-c.lastSync.Load() >= resyncEvery {
 		c.resync(mono)
+		mono = int64(time.Since(c.start)) // after resync's reads
 	}
 	return c.offset.Load() + mono
 }
 
 func (c *Clock) resync(mono int64) {
 	c.lastSync.Store(mono)
-	want := c.wall() - mono
+	// The wall clock first, then the monotonic one: a stall between the
+	// two reads (preemption) then makes the offset smaller than the true
+	// one, never larger. Larger would stay (the offset never moves back)
+	// and the clock would run ahead of the wall by the longest stall.
+	wall := c.wall()
+	want := wall - int64(time.Since(c.start))
 	for {
 		cur := c.offset.Load()
 		if want <= cur || c.offset.CompareAndSwap(cur, want) {
